@@ -1,0 +1,144 @@
+"""The sample-filter contract every defense in the package shares."""
+
+from abc import abstractmethod
+from numbers import Integral
+
+import numpy as np
+from imblearn.base import BaseSampler
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin
+from sklearn.utils import _safe_indexing
+from sklearn.utils._param_validation import HasMethods, StrOptions
+
+from ._learners import check_weak_learner
+from ._validation import check_filter_input, prepare_data
+
+# Attributes that only a completed fit may leave behind.
+_FITTED = (
+    "keep_mask_",
+    "sample_indices_",
+    "scores_",
+    "classes_",
+    "n_features_in_",
+    "feature_names_in_",
+    "input_layout_",
+)
+
+
+def _device_ok(device):
+    return device in ("cpu", "cuda", "mps") or str(device).startswith("cuda:")
+
+
+class BaseFilter(OneToOneFeatureMixin, BaseEstimator):
+    """Base class of the package's sample filters.
+
+    A *filter* judges every training sample against its given label and keeps
+    the ones it trusts: ``fit`` decides (``keep_mask_``), ``fit_resample``
+    returns the kept rows of ``X`` and ``y`` in the container they came in
+    (array, list, DataFrame, Series). In an :class:`imblearn.pipeline.Pipeline`
+    the filter acts during ``fit`` only; prediction passes every sample through.
+
+    Subclasses implement ``_fit_filter(data, **fit_params)`` and return the
+    keep mask and the per-sample scores (lower means less trustworthy).
+    """
+
+    _parameter_constraints: dict = {
+        "weak_learner": [
+            HasMethods(["partial_fit", "predict_proba"]),
+            None,
+        ],
+        "image_shape": [tuple, list, None],
+        "device": [StrOptions({"cpu", "cuda", "mps"}), str],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def fit(self, X, y, **fit_params):
+        """Decide which samples to keep.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, H, W), (n_samples, H, W, C), \
+                (n_samples, C, H, W) or (n_samples, n_features)
+            Training images (uint8 or float) or rows. 2-D input is read as
+            images of ``image_shape`` when that parameter is set, else as
+            tabular rows.
+        y : array-like of shape (n_samples,)
+            Given (possibly poisoned) labels.
+        **fit_params : dict
+            Passed to the filter (e.g. ``components`` for
+            :class:`BoostedComponentVoter`).
+
+        Returns
+        -------
+        self : object
+            The fitted filter.
+        """
+        self._validate_params()
+        for attr in _FITTED:
+            self.__dict__.pop(attr, None)
+        self._check_params()
+        X, y_encoded = check_filter_input(self, X, y, self.image_shape)
+        data = prepare_data(
+            X, y_encoded, len(self.classes_), self.input_layout_, self.image_shape
+        )
+        keep_mask, scores = self._fit_filter(data, **fit_params)
+        # Assigned last, so an interrupted fit leaves nothing that looks fitted.
+        self.scores_ = np.asarray(scores, dtype=np.float64)
+        self.keep_mask_ = np.asarray(keep_mask, dtype=bool)
+        self.sample_indices_ = np.flatnonzero(self.keep_mask_)
+        return self
+
+    def fit_resample(self, X, y, **fit_params):
+        """Fit the filter and return the kept samples.
+
+        Parameters
+        ----------
+        X : array-like
+            Training images or rows, as for :meth:`fit`.
+        y : array-like of shape (n_samples,)
+            Given labels.
+        **fit_params : dict
+            Passed to :meth:`fit`.
+
+        Returns
+        -------
+        X_kept : array-like
+            The kept rows of ``X``, in the same container and dtype.
+        y_kept : array-like
+            Their labels.
+        """
+        self.fit(X, y, **fit_params)
+        if hasattr(X, "iloc") or isinstance(X, list):
+            X_kept = _safe_indexing(X, self.sample_indices_)
+        else:
+            X_kept = np.asarray(X)[self.sample_indices_]
+        return X_kept, _safe_indexing(y, self.sample_indices_)
+
+    def _check_params(self):
+        """Cross-parameter checks that ``_parameter_constraints`` cannot express."""
+        check_weak_learner(self.weak_learner)
+        if not _device_ok(self.device):
+            raise ValueError(
+                f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps'; got {self.device!r}."
+            )
+        if self.image_shape is not None and (
+            len(self.image_shape) not in (2, 3)
+            or not all(isinstance(v, Integral) and v > 0 for v in self.image_shape)
+        ):
+            raise ValueError(
+                "image_shape must be (height, width) or (height, width, channels) "
+                f"of positive ints; got {self.image_shape!r}."
+            )
+
+    @abstractmethod
+    def _fit_filter(self, data, **fit_params):
+        """Return ``(keep_mask, scores)`` for :class:`PreparedData` ``data``."""
+
+    def __sklearn_tags__(self):
+        tags = BaseSampler.__sklearn_tags__(self)
+        tags.input_tags.sparse = False
+        tags.input_tags.three_d_array = True
+        tags.sampler_tags.sample_indices = True
+        tags.non_deterministic = False
+        return tags

@@ -1,0 +1,380 @@
+"""Weak learners and the one training code path every filter uses.
+
+A *weak learner* is a classifier trained briefly on a small part of the data
+(a component, a kept set). The paper uses networks trained for a handful of
+epochs with SGD; any classifier that can continue training (``partial_fit``)
+and give probabilities (``predict_proba``) can take that role here:
+
+- by default, a skorch :class:`~skorch.NeuralNetClassifier` around
+  :class:`WeakCNN` (images) or :class:`WeakMLP` (tabular rows), sized from the
+  data;
+- any skorch net the user passes (its module must output one logit per
+  class);
+- any scikit-learn classifier with ``partial_fit`` and ``predict_proba``, such
+  as ``SGDClassifier(loss="log_loss")``.
+
+All filters reach them through :func:`build_learner`, which returns a
+:class:`Learner` bound to the data: ``fit_epochs(indices, epochs)`` continues
+training on the rows ``indices`` and ``predict_proba(indices)`` scores rows.
+The data is held once, as one float32 array; learners index it per batch.
+"""
+
+import inspect
+import os
+import threading
+import warnings
+
+import numpy as np
+import torch
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from torch import nn
+
+__all__ = ["WeakCNN", "WeakMLP", "make_weak_learner"]
+
+# Module initialisation draws from torch's global generator. Seeding and
+# initialising under one lock keeps the weights reproducible when learners are
+# built concurrently in threads (joblib's threading backend).
+_INIT_LOCK = threading.Lock()
+
+
+class WeakCNN(nn.Module):
+    """Two conv-pool blocks and a small dense head, sized from the input.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(channels, height, width)`` of one image.
+    n_classes : int
+        Number of output logits.
+    n_filters : int, default=32
+        Filters of the first convolution; the second has twice as many.
+    n_hidden : int, default=128
+        Units of the dense layer.
+    """
+
+    def __init__(self, input_shape, n_classes, n_filters=32, n_hidden=128):
+        super().__init__()
+        channels, height, width = input_shape
+        layers = []
+        in_ch = channels
+        for out_ch in (n_filters, 2 * n_filters):
+            layers += [nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.ReLU()]
+            # Tiny images (8x8 digits) keep at least 2x2 pixels.
+            if height >= 4 and width >= 4:
+                layers.append(nn.MaxPool2d(2))
+                height, width = height // 2, width // 2
+            in_ch = out_ch
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        self.head = nn.Sequential(
+            nn.Linear(in_ch * height * width, n_hidden),
+            nn.ReLU(),
+            nn.Linear(n_hidden, n_classes),
+        )
+
+    def forward(self, X):
+        return self.head(self.features(X))
+
+
+class WeakMLP(nn.Module):
+    """One hidden layer for tabular rows.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(n_features,)``.
+    n_classes : int
+        Number of output logits.
+    n_hidden : int, default=128
+        Units of the hidden layer.
+    """
+
+    def __init__(self, input_shape, n_classes, n_hidden=128):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(int(np.prod(input_shape)), n_hidden),
+            nn.ReLU(),
+            nn.Linear(n_hidden, n_classes),
+        )
+
+    def forward(self, X):
+        return self.net(X)
+
+
+class IndexedTensorDataset(torch.utils.data.Dataset):
+    """Rows ``indices`` of tensors ``X`` and ``y`` without copying them."""
+
+    def __init__(self, X, y, indices):
+        self.X, self.y, self.indices = X, y, indices
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        j = self.indices[i]
+        return self.X[j], self.y[j]
+
+
+class BatchIterator:
+    """skorch iterator that gathers whole batches by index.
+
+    A ``DataLoader`` collates every batch item by item; gathering a batch with
+    one tensor index is several times faster for small images. The order is
+    the order of ``dataset.indices``: the caller shuffles, so batches do not
+    depend on torch's global generator.
+    """
+
+    def __init__(self, dataset, batch_size=128, **kwargs):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self._fallback = None
+        if not isinstance(dataset, IndexedTensorDataset):
+            self._fallback = torch.utils.data.DataLoader(
+                dataset, batch_size=batch_size, **kwargs
+            )
+
+    def __len__(self):
+        return -(-len(self.dataset) // self.batch_size)
+
+    def __iter__(self):
+        if self._fallback is not None:
+            yield from self._fallback
+            return
+        ds = self.dataset
+        for start in range(0, len(ds.indices), self.batch_size):
+            idx = ds.indices[start : start + self.batch_size]
+            yield ds.X[idx], ds.y[idx]
+
+
+def make_weak_learner(input_shape, n_classes, device="cpu", **params):
+    """Return the default weak learner for data of ``input_shape``.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(channels, height, width)`` for images, ``(n_features,)`` for rows.
+    n_classes : int
+        Number of classes.
+    device : str, default="cpu"
+        Torch device.
+    **params
+        Further skorch parameters, e.g. ``module__n_filters=16`` or ``lr=0.01``.
+
+    Returns
+    -------
+    net : skorch.NeuralNetClassifier
+        Uninitialised net: Adam (lr 1e-3), batches of 128, cross-entropy on
+        logits, no internal validation split.
+    """
+    from skorch import NeuralNetClassifier
+
+    module = WeakCNN if len(input_shape) == 3 else WeakMLP
+    settings = dict(
+        module=module,
+        module__input_shape=tuple(input_shape),
+        module__n_classes=n_classes,
+        criterion=nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        batch_size=128,
+        train_split=None,
+        iterator_train=BatchIterator,
+        iterator_valid=BatchIterator,
+        callbacks="disable",
+        verbose=0,
+        device=device,
+        classes=list(range(n_classes)),
+    )
+    settings.update(params)
+    return NeuralNetClassifier(**settings)
+
+
+def is_skorch_net(estimator):
+    try:
+        from skorch import NeuralNet
+    except ImportError:  # pragma: no cover - skorch is a dependency
+        return False
+    return isinstance(estimator, NeuralNet)
+
+
+def check_weak_learner(weak_learner):
+    """Raise a clear error for a weak learner we cannot train."""
+    if weak_learner is None or is_skorch_net(weak_learner):
+        return
+    missing = [
+        m for m in ("partial_fit", "predict_proba") if not hasattr(weak_learner, m)
+    ]
+    if missing:
+        raise ValueError(
+            "weak_learner must be None, a skorch net, or a scikit-learn classifier "
+            f"with partial_fit and predict_proba; {type(weak_learner).__name__} "
+            f"lacks {', '.join(missing)}."
+        )
+
+
+class Learner:
+    """A weak learner bound to the data it trains on.
+
+    Parameters
+    ----------
+    estimator : object
+        A fresh skorch net or scikit-learn classifier.
+    X : ndarray of float32
+        All rows, in the model's input layout.
+    y : ndarray of int64
+        Encoded labels ``0 .. n_classes - 1``.
+    n_classes : int
+    seed : int
+        Seeds the initial weights and the order of the batches.
+    """
+
+    def __init__(self, estimator, X, y, n_classes, seed):
+        self.estimator = estimator
+        self.n_classes = n_classes
+        self.rng = np.random.RandomState(seed)
+        self.labels = y
+        self.is_net = is_skorch_net(estimator)
+        if self.is_net:
+            with warnings.catch_warnings():
+                # Workers receive read-only memory maps; nothing writes to X.
+                warnings.filterwarnings("ignore", message=".*not writable.*")
+                self.X = torch.from_numpy(X)
+                self.y = torch.from_numpy(y)
+            device = estimator.device
+            if device is not None and str(device) != "cpu":
+                self.X, self.y = self.X.to(device), self.y.to(device)
+            with _INIT_LOCK:
+                torch.manual_seed(seed)
+                estimator.initialize()
+        else:
+            self.X, self.y = X.reshape(len(X), -1), y
+            if "random_state" in estimator.get_params():
+                estimator.set_params(random_state=seed)
+        self.fitted = False
+
+    def fit_epochs(self, indices, epochs):
+        """Continue training for ``epochs`` passes over the rows ``indices``."""
+        indices = np.asarray(indices)
+        if len(indices) == 0 or epochs <= 0:
+            return self
+        for _ in range(int(epochs)):
+            order = indices[self.rng.permutation(len(indices))]
+            if self.is_net:
+                idx = torch.from_numpy(order).to(self.X.device)
+                self.estimator.partial_fit(
+                    IndexedTensorDataset(self.X, self.y, idx), None, epochs=1
+                )
+                self._check_finite()
+            else:
+                self.estimator.partial_fit(
+                    self.X[order], self.y[order], classes=np.arange(self.n_classes)
+                )
+        self.fitted = True
+        return self
+
+    def _check_finite(self):
+        loss = self.estimator.history[-1, "batches", -1, "train_loss"]
+        if not np.isfinite(loss):
+            raise FloatingPointError(
+                "A weak learner's training loss became "
+                f"{loss}; lower its learning rate (e.g. weak_learner__lr) or "
+                "check the input scale."
+            )
+
+    def predict_proba(self, indices=None):
+        """Class probabilities of the rows ``indices`` (all rows if None)."""
+        if indices is None:
+            indices = np.arange(len(self.X))
+        indices = np.asarray(indices)
+        if not self.fitted:
+            return np.full((len(indices), self.n_classes), 1.0 / self.n_classes)
+        if self.is_net:
+            idx = torch.from_numpy(indices).to(self.X.device)
+            proba = self.estimator.predict_proba(
+                IndexedTensorDataset(self.X, self.y, idx)
+            )
+        else:
+            proba = self.estimator.predict_proba(self.X[indices])
+        proba = np.asarray(proba, dtype=np.float64)
+        if not np.all(np.isfinite(proba)):
+            raise FloatingPointError(
+                "A weak learner predicted non-finite probabilities; its training "
+                "diverged. Lower its learning rate or check the input scale."
+            )
+        return proba
+
+    def sample_loss(self, indices=None):
+        """Cross-entropy of each row's given label, from predicted probabilities."""
+        if indices is None:
+            indices = np.arange(len(self.X))
+        proba = self.predict_proba(indices)
+        labels = self.labels[np.asarray(indices)]
+        p = proba[np.arange(len(labels)), labels]
+        return -np.log(np.clip(p, 1e-12, 1.0))
+
+
+def build_learner(weak_learner, data, seed, device="cpu"):
+    """Return a fresh :class:`Learner` for ``data`` (a prepared dataset)."""
+    if weak_learner is None:
+        estimator = make_weak_learner(data.input_shape, data.n_classes, device=device)
+    else:
+        estimator = clone(weak_learner)
+        if is_skorch_net(estimator):
+            estimator = _adapt_net(estimator, data, device)
+    X = data.X if is_skorch_net(estimator) else data.X_flat
+    return Learner(estimator, X, data.y, data.n_classes, seed)
+
+
+def _adapt_net(net, data, device):
+    """Fit a user's skorch net to the data without overriding their choices."""
+    from torch.utils.data import DataLoader
+
+    params = net.get_params(deep=False)
+    updates = {"train_split": None, "device": device}
+    if params.get("iterator_train") is DataLoader:
+        updates["iterator_train"] = BatchIterator
+    if params.get("iterator_valid") is DataLoader:
+        updates["iterator_valid"] = BatchIterator
+    module = params.get("module")
+    if inspect.isclass(module):
+        accepted = inspect.signature(module.__init__).parameters
+        all_params = net.get_params()
+        for name, value in (
+            ("input_shape", tuple(data.input_shape)),
+            ("n_classes", data.n_classes),
+        ):
+            if name in accepted and f"module__{name}" not in all_params:
+                updates[f"module__{name}"] = value
+    return net.set_params(**updates)
+
+
+def _call_in_worker(fn, args, parent_pid, n_threads):
+    # Each worker process gets its share of the cores: two one-thread
+    # processes train faster than one two-thread process on small CNNs.
+    if os.getpid() != parent_pid:
+        torch.set_num_threads(n_threads)
+    return fn(*args)
+
+
+def run_tasks(fn, tasks, n_jobs=None, verbose=0, desc=None):
+    """Run ``fn(*args)`` for each ``args`` in ``tasks`` through joblib.
+
+    Results come back in task order, so they do not depend on ``n_jobs`` or on
+    the backend (seeds are part of each task's arguments).
+    """
+    tasks = list(tasks)
+    from joblib import effective_n_jobs
+
+    n_workers = max(1, min(effective_n_jobs(n_jobs), len(tasks)))
+    n_threads = max(1, (os.cpu_count() or 1) // n_workers)
+    pid = os.getpid()
+    jobs = (delayed(_call_in_worker)(fn, args, pid, n_threads) for args in tasks)
+    if n_workers == 1:
+        results = (job[0](*job[1], **job[2]) for job in jobs)
+    else:
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+    if verbose:
+        from tqdm.auto import tqdm
+
+        results = tqdm(results, total=len(tasks), desc=desc, leave=False)
+    return list(results)

@@ -1,0 +1,288 @@
+"""Vote stage: boosting homogeneous components (paper Algorithm 1).
+
+A fresh weak learner is trained on each component and predicts a label for
+every training sample. Clean components agree with each other on clean
+samples; a component of poison teaches the trigger, which the clean
+components outvote. Two ways to count:
+
+- ``voting="sample"`` (the paper's experiments): each sample is kept when the
+  modal predicted label equals its given label; ties are broken at random,
+  and the winning label needs at least ``min_votes`` votes (the official code
+  asks for more than one).
+- ``voting="component"`` (Algorithm 1): learner ``i`` supports component
+  ``k`` when it classifies at least half of ``k`` as labelled; a component
+  is kept when the supporting learners' components hold more than half of
+  the samples (votes weighted by component size).
+"""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+
+from ._base import BaseFilter
+from ._learners import build_learner, run_tasks
+
+__all__ = ["BoostedComponentVoter"]
+
+
+def train_voter(data, weak_learner, seed, device, component, n_epochs):
+    """Train a fresh weak learner on ``component``; return its label per sample."""
+    learner = build_learner(weak_learner, data, seed, device)
+    learner.fit_epochs(component, n_epochs)
+    return learner.predict_proba().argmax(axis=1).astype(np.int32)
+
+
+def check_components(components, n_samples):
+    """Return components as a list of sorted, non-empty index arrays.
+
+    Accepts one label per sample (negative = in no component), as a clustering
+    returns, or a sequence of index arrays or boolean masks.
+    """
+    if components is None:
+        raise ValueError("components must be given.")
+    if isinstance(components, np.ndarray) and components.ndim == 1 and (
+        components.dtype.kind in "iu"
+    ) and len(components) == n_samples:
+        labels = components
+        return [np.flatnonzero(labels == c) for c in np.unique(labels[labels >= 0])]
+    out = []
+    for i, comp in enumerate(components):
+        comp = np.asarray(comp)
+        if comp.dtype == bool:
+            if comp.shape != (n_samples,):
+                raise ValueError(
+                    f"components[{i}] is a boolean mask of shape {comp.shape}; "
+                    f"expected ({n_samples},)."
+                )
+            comp = np.flatnonzero(comp)
+        if comp.ndim != 1 or (comp.size and comp.dtype.kind not in "iu"):
+            raise ValueError(
+                f"components[{i}] must be a 1-D array of row indices or a boolean "
+                f"mask; got dtype {comp.dtype} and shape {comp.shape}."
+            )
+        if comp.size and (comp.min() < 0 or comp.max() >= n_samples):
+            raise ValueError(
+                f"components[{i}] holds indices outside [0, {n_samples})."
+            )
+        if comp.size:
+            out.append(np.unique(comp))
+    if not out:
+        raise ValueError("components must hold at least one non-empty component.")
+    return out
+
+
+def sample_vote(predictions, y, min_votes, rng):
+    """Per-sample modal vote; returns ``(keep, share of votes for y)``."""
+    n_voters, n_samples = predictions.shape
+    n_classes = int(max(predictions.max(), y.max())) + 1
+    counts = np.zeros((n_samples, n_classes), dtype=np.int32)
+    rows = np.broadcast_to(np.arange(n_samples), predictions.shape)
+    np.add.at(counts, (rows.ravel(), predictions.ravel()), 1)
+    own = counts[np.arange(n_samples), y]
+    top = counts.max(axis=1)
+    n_tied = (counts == top[:, None]).sum(axis=1)
+    # A tie is broken at random: the given label wins with probability
+    # 1 / (number of tied labels).
+    wins = (own == top) & (rng.random_sample(n_samples) * n_tied < 1)
+    return wins & (own >= min_votes), own / n_voters
+
+
+def component_vote(predictions, components, y):
+    """Algorithm 1: size-weighted votes of learners on whole components."""
+    sizes = np.array([len(c) for c in components], dtype=np.float64)
+    support = np.zeros(len(components))
+    for i, pred in enumerate(predictions):
+        for k, comp in enumerate(components):
+            if np.mean(pred[comp] == y[comp]) >= 0.5:
+                support[k] += sizes[i]
+    share = support / sizes.sum()
+    scores = np.full(len(y), np.nan)
+    for k, comp in enumerate(components):
+        scores[comp] = share[k]
+    # Samples outside every component are judged on their own: the share of
+    # learners that predict their given label.
+    outside = np.isnan(scores)
+    scores[outside] = np.mean(predictions[:, outside] == y[outside], axis=0)
+    return scores > 0.5, scores
+
+
+class BoostedComponentVoter(BaseFilter):
+    """Keep the samples whose label the component learners vote for.
+
+    The voting stage of the ISPL defense on its own (paper Algorithm 1): one
+    weak learner per component, each predicting every training sample. The
+    components can come from anywhere: :class:`ISPLFilter`'s partition, a
+    clustering, or a user.
+
+    Parameters
+    ----------
+    weak_learner : estimator, default=None
+        Trained once per component. None uses a small CNN (images) or MLP
+        (rows) in a skorch net; any skorch net, or a scikit-learn classifier
+        with ``partial_fit`` and ``predict_proba``, can take its place.
+    n_epochs : int, default=40
+        Epochs of each component learner (paper: 40).
+    voting : {"sample", "component"}, default="sample"
+        Count votes per sample (paper's experiments) or per component
+        (Algorithm 1, size-weighted). See the module notes.
+    min_votes : int, default=2
+        With ``voting="sample"``, the least number of votes the winning label
+        needs (the official code requires more than one).
+    partitioner : object, default=None
+        Where components come from when ``fit`` is given none: an object with
+        ``fit_predict(X)`` (a clusterer such as ``KMeans``, applied to the
+        standardised rows), or None for ISPL with the paper's settings.
+    image_shape : tuple, default=None
+        ``(height, width)`` or ``(height, width, channels)`` of the images
+        when ``X`` is 2-D; None reads 2-D ``X`` as tabular rows.
+    device : str, default="cpu"
+        Torch device of the weak learners ("cpu", "cuda", "cuda:N", "mps").
+    n_jobs : int, default=None
+        Learners trained at once by joblib (-1: all cores).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the learners and tie-breaks; fixes the result.
+    verbose : int, default=0
+        Show progress when positive.
+
+    Attributes
+    ----------
+    keep_mask_ : ndarray of bool of shape (n_samples,)
+        True for kept samples.
+    sample_indices_ : ndarray of int
+        Indices of the kept samples.
+    scores_ : ndarray of shape (n_samples,)
+        Share of votes for each sample's given label (per component with
+        ``voting="component"``). Low means suspicious.
+    components_ : list of ndarray
+        The components voted with, as row indices.
+    predictions_ : ndarray of shape (n_components, n_samples)
+        Each component learner's predicted class index per sample.
+    classes_ : ndarray
+        Class labels.
+    n_features_in_ : int
+        Values per sample (pixels times channels, or columns).
+    feature_names_in_ : ndarray of str
+        Column names, when ``X`` is a DataFrame with string columns.
+
+    See Also
+    --------
+    ISPLFilter : The full defense: ISPL partition, this vote, self-training.
+
+    Examples
+    --------
+    >>> from sklearn.cluster import KMeans
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import SGDClassifier
+    >>> from sklearn_ispl import BoostedComponentVoter
+    >>> X, y = load_iris(return_X_y=True)
+    >>> voter = BoostedComponentVoter(
+    ...     weak_learner=SGDClassifier(loss="log_loss"), n_epochs=5,
+    ...     partitioner=KMeans(4, n_init=1, random_state=0), random_state=0)
+    >>> X_kept, y_kept = voter.fit_resample(X, y)
+    >>> len(voter.components_)
+    4
+    """
+
+    _parameter_constraints: dict = {
+        **BaseFilter._parameter_constraints,
+        "n_epochs": [Interval(Integral, 1, None, closed="left")],
+        "voting": [StrOptions({"sample", "component"})],
+        "min_votes": [Interval(Integral, 1, None, closed="left")],
+        "partitioner": [HasMethods(["fit_predict"]), None],
+    }
+
+    def __init__(self, weak_learner=None, *, n_epochs=40, voting="sample",
+                 min_votes=2, partitioner=None, image_shape=None, device="cpu",
+                 n_jobs=None, random_state=None, verbose=0):
+        self.weak_learner = weak_learner
+        self.n_epochs = n_epochs
+        self.voting = voting
+        self.min_votes = min_votes
+        self.partitioner = partitioner
+        self.image_shape = image_shape
+        self.device = device
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, X, y, components=None):
+        """Train one learner per component and vote on every sample.
+
+        Parameters
+        ----------
+        X : array-like
+            Training images or rows (see :class:`ISPLFilter` for layouts).
+        y : array-like of shape (n_samples,)
+            Given labels.
+        components : array-like, default=None
+            One component label per sample (negative: in no component), or a
+            list of index arrays or boolean masks. None: use ``partitioner``.
+
+        Returns
+        -------
+        self : object
+            The fitted voter.
+        """
+        return super().fit(X, y, components=components)
+
+    def fit_resample(self, X, y, components=None):
+        """Fit the voter and return the kept samples.
+
+        Parameters
+        ----------
+        X : array-like
+            Training images or rows.
+        y : array-like of shape (n_samples,)
+            Given labels.
+        components : array-like, default=None
+            As for :meth:`fit`.
+
+        Returns
+        -------
+        X_kept, y_kept : array-like
+            The kept rows, in the containers they came in.
+        """
+        return super().fit_resample(X, y, components=components)
+
+    def _fit_filter(self, data, components=None):
+        rng = check_random_state(self.random_state)
+        if components is None:
+            components = self._partition(data, rng)
+        components = check_components(components, len(data))
+        keep, scores, predictions = self._vote(
+            data, components, self.weak_learner, rng
+        )
+        self.components_ = components
+        self.predictions_ = predictions
+        return keep, scores
+
+    def _partition(self, data, rng):
+        if self.partitioner is not None:
+            labels = clone(self.partitioner).fit_predict(data.X_flat)
+            return np.asarray(labels)
+        from ._filter import ISPLFilter
+
+        ispl = ISPLFilter(weak_learner=self.weak_learner, device=self.device,
+                          n_jobs=self.n_jobs, verbose=self.verbose)
+        return ispl._partition(data, rng)
+
+    def _vote(self, data, components, weak_learner, rng):
+        """Vote with ``components`` on ``data``; shared with ISPLFilter."""
+        if weak_learner is None:
+            weak_learner = self.weak_learner
+        seeds = rng.randint(np.iinfo(np.int32).max, size=len(components))
+        tasks = [
+            (data, weak_learner, seed, self.device, comp, self.n_epochs)
+            for seed, comp in zip(seeds, components, strict=True)
+        ]
+        predictions = np.stack(
+            run_tasks(train_voter, tasks, self.n_jobs, self.verbose, "voting")
+        )
+        if self.voting == "sample":
+            keep, scores = sample_vote(predictions, data.y, self.min_votes, rng)
+        else:
+            keep, scores = component_vote(predictions, components, data.y)
+        return keep, scores, predictions
