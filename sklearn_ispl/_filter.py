@@ -46,7 +46,9 @@ class ISPLFilter(BaseFilter):
     n_runs : int, default=3
         Independent ISPL runs; their components are pooled for voting.
     n_components : int, default=8
-        Components per run (paper: 8 of about 12% each).
+        Components per run (paper: 8 of about 12% each). A run stops early
+        once a component would hold fewer than two samples per class; the
+        rest is its last component. 1 means no partition.
     warmup_epochs : int, default=8
         Epochs on a random half of the remaining samples before a round's
         first trim.
@@ -136,7 +138,7 @@ class ISPLFilter(BaseFilter):
     _parameter_constraints: dict = {
         **BaseFilter._parameter_constraints,
         "n_runs": [Interval(Integral, 1, None, closed="left")],
-        "n_components": [Interval(Integral, 2, None, closed="left")],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
         "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
         "epochs_per_iteration": [Interval(Integral, 1, None, closed="left")],
         "expansion": [Interval(Real, 0, 1, closed="right")],
@@ -148,11 +150,27 @@ class ISPLFilter(BaseFilter):
         "refine_momentum": [Interval(Real, 0, 1, closed="left")],
     }
 
-    def __init__(self, weak_learner=None, *, n_runs=3, n_components=8,
-                 warmup_epochs=8, epochs_per_iteration=4, expansion=0.25,
-                 momentum=0.9, class_floor=0.125, voter=None, refine_rounds=20,
-                 refine_epochs=5, refine_momentum=0.8, image_shape=None,
-                 device="cpu", n_jobs=None, random_state=None, verbose=0):
+    def __init__(
+        self,
+        weak_learner=None,
+        *,
+        n_runs=3,
+        n_components=8,
+        warmup_epochs=8,
+        epochs_per_iteration=4,
+        expansion=0.25,
+        momentum=0.9,
+        class_floor=0.125,
+        voter=None,
+        refine_rounds=20,
+        refine_epochs=5,
+        refine_momentum=0.8,
+        image_shape=None,
+        device="cpu",
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+    ):
         self.weak_learner = weak_learner
         self.n_runs = n_runs
         self.n_components = n_components
@@ -173,9 +191,7 @@ class ISPLFilter(BaseFilter):
 
     def _check_params(self):
         super()._check_params()
-        if self.voter is not None and not isinstance(
-            self.voter, BoostedComponentVoter
-        ):
+        if self.voter is not None and not isinstance(self.voter, BoostedComponentVoter):
             raise ValueError(
                 "voter must be a BoostedComponentVoter or None; got "
                 f"{type(self.voter).__name__}."
@@ -192,14 +208,21 @@ class ISPLFilter(BaseFilter):
 
         voter = BoostedComponentVoter() if self.voter is None else clone(self.voter)
         voter.set_params(device=self.device, n_jobs=self.n_jobs, verbose=self.verbose)
-        weak_learner = voter.weak_learner if voter.weak_learner is not None else (
-            self.weak_learner
+        weak_learner = (
+            voter.weak_learner
+            if voter.weak_learner is not None
+            else (self.weak_learner)
         )
         vote_keep, scores, _ = voter._vote(data, components, weak_learner, rng)
 
         keep, support = self_train(
-            data, self.weak_learner, vote_keep, rng.randint(np.iinfo(np.int32).max),
-            self.device, self.refine_rounds, self.refine_epochs,
+            data,
+            self.weak_learner,
+            vote_keep,
+            rng.randint(np.iinfo(np.int32).max),
+            self.device,
+            self.refine_rounds,
+            self.refine_epochs,
             self.refine_momentum,
         )
         self.components_ = components
@@ -212,9 +235,18 @@ class ISPLFilter(BaseFilter):
         """Pool the components of ``n_runs`` ISPL runs (run in parallel)."""
         seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_runs)
         tasks = [
-            (data, self.weak_learner, seed, self.device, self.n_components,
-             self.warmup_epochs, self.epochs_per_iteration, self.expansion,
-             self.momentum, self.class_floor)
+            (
+                data,
+                self.weak_learner,
+                seed,
+                self.device,
+                self.n_components,
+                self.warmup_epochs,
+                self.epochs_per_iteration,
+                self.expansion,
+                self.momentum,
+                self.class_floor,
+            )
             for seed in seeds
         ]
         runs = run_tasks(ispl_run, tasks, self.n_jobs, self.verbose, "ISPL runs")

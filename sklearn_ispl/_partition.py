@@ -31,8 +31,18 @@ import numpy as np
 from ._learners import build_learner
 
 
-def ispl_run(data, weak_learner, seed, device, n_components, warmup_epochs,
-             epochs_per_iteration, expansion, momentum, class_floor):
+def ispl_run(
+    data,
+    weak_learner,
+    seed,
+    device,
+    n_components,
+    warmup_epochs,
+    epochs_per_iteration,
+    expansion,
+    momentum,
+    class_floor,
+):
     """One ISPL run: partition ``data`` into up to ``n_components`` components.
 
     Returns
@@ -50,9 +60,17 @@ def ispl_run(data, weak_learner, seed, device, n_components, warmup_epochs,
         if rounds_left == 1 or len(remaining) / rounds_left < 2 * data.n_classes:
             break
         component = _ispl_round(
-            data, remaining, 1.0 / rounds_left, weak_learner,
-            rng.randint(np.iinfo(np.int32).max), device, warmup_epochs,
-            epochs_per_iteration, expansion, momentum, class_floor,
+            data,
+            remaining,
+            1.0 / rounds_left,
+            weak_learner,
+            rng.randint(np.iinfo(np.int32).max),
+            device,
+            warmup_epochs,
+            epochs_per_iteration,
+            expansion,
+            momentum,
+            class_floor,
         )
         components.append(component)
         remaining = np.setdiff1d(remaining, component, assume_unique=True)
@@ -61,8 +79,19 @@ def ispl_run(data, weak_learner, seed, device, n_components, warmup_epochs,
     return components
 
 
-def _ispl_round(data, pool, p, weak_learner, seed, device, warmup_epochs,
-                epochs_per_iteration, expansion, momentum, class_floor):
+def _ispl_round(
+    data,
+    pool,
+    p,
+    weak_learner,
+    seed,
+    device,
+    warmup_epochs,
+    epochs_per_iteration,
+    expansion,
+    momentum,
+    class_floor,
+):
     rng = np.random.RandomState(seed)
     learner = build_learner(weak_learner, data, rng.randint(2**31 - 1), device)
     n_iterations = 2 + int(min(3, round(1 / p)))
@@ -75,8 +104,9 @@ def _ispl_round(data, pool, p, weak_learner, seed, device, warmup_epochs,
             learner.fit_epochs(pool[warm], warmup_epochs)
         else:
             n_train = max(1, int(round(expansion * len(kept))))
-            learner.fit_epochs(rng.choice(kept, size=n_train, replace=False),
-                               epochs_per_iteration)
+            learner.fit_epochs(
+                rng.choice(kept, size=n_train, replace=False), epochs_per_iteration
+            )
         loss = learner.sample_loss(pool)
         smoothed = momentum * smoothed + (1 - momentum) * loss
         beta = min(1.0, p * max(1, 3 - t))

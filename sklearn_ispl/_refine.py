@@ -35,8 +35,10 @@ def self_train(data, weak_learner, keep, seed, device, n_rounds, epochs, momentu
     for _ in range(n_rounds):
         learner.fit_epochs(np.flatnonzero(keep), epochs)
         proba = learner.predict_proba()
-        smoothed = proba if smoothed is None else (
-            momentum * smoothed + (1 - momentum) * proba
+        smoothed = (
+            proba
+            if smoothed is None
+            else (momentum * smoothed + (1 - momentum) * proba)
         )
         keep = smoothed.argmax(axis=1) == data.y
         if not keep.any():

@@ -43,9 +43,12 @@ def check_components(components, n_samples):
     """
     if components is None:
         raise ValueError("components must be given.")
-    if isinstance(components, np.ndarray) and components.ndim == 1 and (
-        components.dtype.kind in "iu"
-    ) and len(components) == n_samples:
+    if (
+        isinstance(components, np.ndarray)
+        and components.ndim == 1
+        and (components.dtype.kind in "iu")
+        and len(components) == n_samples
+    ):
         labels = components
         return [np.flatnonzero(labels == c) for c in np.unique(labels[labels >= 0])]
     out = []
@@ -64,9 +67,7 @@ def check_components(components, n_samples):
                 f"mask; got dtype {comp.dtype} and shape {comp.shape}."
             )
         if comp.size and (comp.min() < 0 or comp.max() >= n_samples):
-            raise ValueError(
-                f"components[{i}] holds indices outside [0, {n_samples})."
-            )
+            raise ValueError(f"components[{i}] holds indices outside [0, {n_samples}).")
         if comp.size:
             out.append(np.unique(comp))
     if not out:
@@ -87,7 +88,8 @@ def sample_vote(predictions, y, min_votes, rng):
     # A tie is broken at random: the given label wins with probability
     # 1 / (number of tied labels).
     wins = (own == top) & (rng.random_sample(n_samples) * n_tied < 1)
-    return wins & (own >= min_votes), own / n_voters
+    # With fewer voters than min_votes the bar is a unanimous vote.
+    return wins & (own >= min(min_votes, n_voters)), own / n_voters
 
 
 def component_vote(predictions, components, y):
@@ -130,7 +132,8 @@ class BoostedComponentVoter(BaseFilter):
         (Algorithm 1, size-weighted). See the module notes.
     min_votes : int, default=2
         With ``voting="sample"``, the least number of votes the winning label
-        needs (the official code requires more than one).
+        needs (the official code requires more than one); capped at the
+        number of components.
     partitioner : object, default=None
         Where components come from when ``fit`` is given none: an object with
         ``fit_predict(X)`` (a clusterer such as ``KMeans``, applied to the
@@ -194,9 +197,20 @@ class BoostedComponentVoter(BaseFilter):
         "partitioner": [HasMethods(["fit_predict"]), None],
     }
 
-    def __init__(self, weak_learner=None, *, n_epochs=40, voting="sample",
-                 min_votes=2, partitioner=None, image_shape=None, device="cpu",
-                 n_jobs=None, random_state=None, verbose=0):
+    def __init__(
+        self,
+        weak_learner=None,
+        *,
+        n_epochs=40,
+        voting="sample",
+        min_votes=2,
+        partitioner=None,
+        image_shape=None,
+        device="cpu",
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+    ):
         self.weak_learner = weak_learner
         self.n_epochs = n_epochs
         self.voting = voting
@@ -252,9 +266,7 @@ class BoostedComponentVoter(BaseFilter):
         if components is None:
             components = self._partition(data, rng)
         components = check_components(components, len(data))
-        keep, scores, predictions = self._vote(
-            data, components, self.weak_learner, rng
-        )
+        keep, scores, predictions = self._vote(data, components, self.weak_learner, rng)
         self.components_ = components
         self.predictions_ = predictions
         return keep, scores
@@ -265,8 +277,12 @@ class BoostedComponentVoter(BaseFilter):
             return np.asarray(labels)
         from ._filter import ISPLFilter
 
-        ispl = ISPLFilter(weak_learner=self.weak_learner, device=self.device,
-                          n_jobs=self.n_jobs, verbose=self.verbose)
+        ispl = ISPLFilter(
+            weak_learner=self.weak_learner,
+            device=self.device,
+            n_jobs=self.n_jobs,
+            verbose=self.verbose,
+        )
         return ispl._partition(data, rng)
 
     def _vote(self, data, components, weak_learner, rng):

@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.cluster import KMeans
+
+from sklearn_ispl import BoostedComponentVoter, ISPLFilter
+
+# Keep the suite within a 2-core budget: each test process uses both cores
+# through torch, and settings below keep every fit to a few seconds.
+torch.set_num_threads(2)
+
+
+def tiny_ispl(**params):
+    """ISPLFilter with the fewest epochs that still exercise every stage."""
+    settings = dict(
+        n_runs=1,
+        n_components=2,
+        warmup_epochs=1,
+        epochs_per_iteration=1,
+        voter=BoostedComponentVoter(n_epochs=1),
+        refine_rounds=1,
+        refine_epochs=1,
+        random_state=0,
+    )
+    settings.update(params)
+    return ISPLFilter(**settings)
+
+
+def tiny_voter(**params):
+    settings = dict(
+        n_epochs=1, partitioner=KMeans(2, n_init=1, random_state=0), random_state=0
+    )
+    settings.update(params)
+    return BoostedComponentVoter(**settings)
+
+
+@pytest.fixture
+def rng():
+    return np.random.RandomState(0)
+
+
+@pytest.fixture(scope="session")
+def poisoned_digits():
+    """Digits with an X trigger on 20% of the zeros, relabelled 8."""
+    from sklearn_ispl.attacks import BackdoorAttack
+    from sklearn_ispl.datasets import load_digits_images
+
+    X, y = load_digits_images()
+    attack = BackdoorAttack(
+        source=0,
+        target=8,
+        trigger="pattern",
+        position=(6, 1),
+        color=16,
+        eps=0.2,
+        random_state=0,
+    )
+    X_p, y_p, poison = attack.poison(X, y)
+    return X_p, y_p, poison, attack

@@ -1,0 +1,285 @@
+"""ISPLFilter end to end: the defense works, and behaves as an estimator."""
+
+import numpy as np
+import pytest
+from imblearn.pipeline import make_pipeline
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.model_selection import GridSearchCV
+
+from sklearn_ispl import BoostedComponentVoter, ISPLFilter
+from sklearn_ispl.metrics import targeted_misclassification_rate
+
+from .conftest import tiny_ispl
+
+
+def _asr(clf, X, y, attack):
+    flat = X.reshape(len(X), -1)
+    triggered = attack.apply_trigger(X).reshape(len(X), -1)
+    return targeted_misclassification_rate(
+        y, clf.predict(flat), clf.predict(triggered), attack.source, attack.target
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted_on_digits(poisoned_digits):
+    X, y, poison, attack = poisoned_digits
+    ispl = ISPLFilter(
+        n_runs=2,
+        n_components=8,
+        voter=BoostedComponentVoter(n_epochs=40),
+        refine_rounds=6,
+        random_state=0,
+    )
+    return ispl.fit(X, y)
+
+
+class TestDefenseWorks:
+    def test_removes_the_poison(self, fitted_on_digits, poisoned_digits):
+        _, _, poison, _ = poisoned_digits
+        kept = fitted_on_digits.keep_mask_
+        assert poison.sum() >= 30
+        assert (kept & poison).sum() <= 2, "poison kept"
+        clean_removed = (~kept & ~poison).sum() / (~poison).sum()
+        assert clean_removed <= 0.10, f"{clean_removed:.1%} of clean removed"
+
+    def test_poison_concentrates_in_few_components(
+        self, fitted_on_digits, poisoned_digits
+    ):
+        _, _, poison, _ = poisoned_digits
+        ispl = fitted_on_digits
+        for run in np.unique(ispl.component_runs_):
+            comps = [
+                c
+                for c, r in zip(ispl.components_, ispl.component_runs_, strict=True)
+                if r == run
+            ]
+            shares = sorted((poison[c].sum() for c in comps), reverse=True)
+            # Two components of eight hold most of the poison of the run.
+            assert sum(shares[:2]) >= 0.8 * poison.sum()
+
+    def test_poison_gets_low_scores(self, fitted_on_digits, poisoned_digits):
+        _, _, poison, _ = poisoned_digits
+        scores = fitted_on_digits.scores_
+        assert np.median(scores[poison]) < 0.5 < np.median(scores[~poison])
+
+    def test_classifier_on_kept_data_resists_the_attack(
+        self, fitted_on_digits, poisoned_digits
+    ):
+        X, y, poison, attack = poisoned_digits
+        rng = np.random.RandomState(1)
+        test = rng.rand(len(y)) < 0.3
+        # Evaluate on clean test samples with their true labels.
+        clean_test = test & ~poison
+        train = ~test
+        flat = X.reshape(len(X), -1)
+        on_all = LogisticRegression(max_iter=3000).fit(flat[train], y[train])
+        kept = train & fitted_on_digits.keep_mask_
+        on_kept = LogisticRegression(max_iter=3000).fit(flat[kept], y[kept])
+        asr_all = _asr(on_all, X[clean_test], y[clean_test], attack)
+        asr_kept = _asr(on_kept, X[clean_test], y[clean_test], attack)
+        assert asr_all > 0.5
+        assert asr_kept < 0.1
+
+    def test_fitted_attributes(self, fitted_on_digits, poisoned_digits):
+        X, y, _, _ = poisoned_digits
+        ispl = fitted_on_digits
+        n = len(y)
+        assert ispl.keep_mask_.shape == (n,) and ispl.keep_mask_.dtype == bool
+        np.testing.assert_array_equal(
+            ispl.sample_indices_, np.flatnonzero(ispl.keep_mask_)
+        )
+        assert ispl.scores_.shape == (n,)
+        assert np.all((ispl.scores_ >= 0) & (ispl.scores_ <= 1))
+        assert len(ispl.components_) == len(ispl.component_runs_)
+        # Each run partitions the whole training set.
+        for run in np.unique(ispl.component_runs_):
+            idx = np.concatenate(
+                [
+                    c
+                    for c, r in zip(ispl.components_, ispl.component_runs_, strict=True)
+                    if r == run
+                ]
+            )
+            np.testing.assert_array_equal(np.sort(idx), np.arange(n))
+        np.testing.assert_array_equal(ispl.classes_, np.arange(10))
+        assert ispl.n_features_in_ == 64
+        assert ispl.input_layout_ == "nhw"
+        # Self-training only re-judges samples; it sees the voted set.
+        assert ispl.vote_keep_mask_.shape == (n,)
+        assert np.all(np.isfinite(ispl.refine_scores_))
+
+
+def _small(**params):
+    """Few epochs, but enough for learners that predict better than chance."""
+    settings = dict(
+        n_components=3,
+        warmup_epochs=3,
+        epochs_per_iteration=2,
+        voter=BoostedComponentVoter(n_epochs=8),
+        refine_rounds=2,
+        refine_epochs=2,
+    )
+    settings.update(params)
+    return tiny_ispl(**settings)
+
+
+def test_fit_resample_returns_the_kept_rows(poisoned_digits):
+    X, y, _, _ = poisoned_digits
+    ispl = _small()
+    X_kept, y_kept = ispl.fit_resample(X, y)
+    np.testing.assert_array_equal(X_kept, X[ispl.keep_mask_])
+    np.testing.assert_array_equal(y_kept, y[ispl.keep_mask_])
+    assert 0 < len(y_kept) <= len(y)
+
+
+def test_random_state_fixes_the_result(poisoned_digits):
+    X, y, _, _ = poisoned_digits
+    a = _small(random_state=3).fit(X, y)
+    b = _small(random_state=3).fit(X, y)
+    np.testing.assert_array_equal(a.keep_mask_, b.keep_mask_)
+    np.testing.assert_array_equal(a.scores_, b.scores_)
+    c = _small(random_state=4).fit(X, y)
+    assert not all(
+        np.array_equal(p, q) for p, q in zip(a.components_, c.components_, strict=False)
+    )
+
+
+def _linear(**params):
+    """A fast defense: linear weak learners on the flattened images."""
+    settings = dict(
+        weak_learner=SGDClassifier(loss="log_loss", alpha=1e-3),
+        n_runs=2,
+        n_components=4,
+        warmup_epochs=2,
+        epochs_per_iteration=2,
+        voter=BoostedComponentVoter(n_epochs=5),
+        refine_rounds=2,
+        refine_epochs=2,
+        random_state=0,
+    )
+    settings.update(params)
+    return ISPLFilter(**settings)
+
+
+def test_n_jobs_does_not_change_the_result(poisoned_digits):
+    X, y, _, _ = poisoned_digits
+    a = _linear(random_state=5).fit(X, y)
+    b = _linear(random_state=5, n_jobs=2).fit(X, y)
+    np.testing.assert_array_equal(a.keep_mask_, b.keep_mask_)
+    np.testing.assert_array_equal(a.scores_, b.scores_)
+
+
+class TestEstimatorAPI:
+    def test_nested_params(self):
+        ispl = ISPLFilter(voter=BoostedComponentVoter(n_epochs=7))
+        params = ispl.get_params()
+        assert params["voter__n_epochs"] == 7
+        ispl.set_params(voter__voting="component", expansion=0.5)
+        assert ispl.voter.voting == "component" and ispl.expansion == 0.5
+        cloned = clone(ispl)
+        assert cloned.voter is not ispl.voter
+        assert cloned.get_params()["voter__voting"] == "component"
+
+    def test_weak_learner_params_reachable(self):
+        from sklearn_ispl import make_weak_learner
+
+        ispl = ISPLFilter(weak_learner=make_weak_learner((1, 8, 8), 10))
+        ispl.set_params(weak_learner__lr=0.01, weak_learner__module__n_filters=8)
+        assert ispl.weak_learner.lr == 0.01
+        assert ispl.get_params()["weak_learner__module__n_filters"] == 8
+
+    def test_has_no_transform(self):
+        # imbalanced-learn's Pipeline would call fit_transform and misalign y.
+        for est in (ISPLFilter(), BoostedComponentVoter()):
+            assert not hasattr(est, "transform")
+            assert not hasattr(est, "fit_transform")
+
+    def test_init_only_stores(self):
+        learner = SGDClassifier()
+        ispl = ISPLFilter(weak_learner=learner, expansion=7)  # invalid, not checked
+        assert ispl.weak_learner is learner and ispl.expansion == 7
+
+    @pytest.mark.parametrize(
+        "params, match",
+        [
+            ({"expansion": 0.0}, "expansion"),
+            ({"expansion": 1.5}, "expansion"),
+            ({"momentum": 1.0}, "momentum"),
+            ({"n_runs": 0}, "n_runs"),
+            ({"voter": LogisticRegression()}, "voter"),
+            ({"weak_learner": LogisticRegression()}, "weak_learner"),
+            ({"device": "tpu"}, "device"),
+            ({"image_shape": (8, -8)}, "image_shape"),
+        ],
+    )
+    def test_bad_params_are_named(self, params, match, poisoned_digits):
+        X, y, _, _ = poisoned_digits
+        with pytest.raises(ValueError, match=match):
+            tiny_ispl(**params).fit(X, y)
+
+
+def test_in_pipeline_with_grid_search(poisoned_digits):
+    X, y, _, _ = poisoned_digits
+    flat = X.reshape(len(X), -1) / 16
+    yy = y
+    pipe = make_pipeline(_linear(image_shape=(8, 8)), LogisticRegression(max_iter=500))
+    pipe.fit(flat, yy)
+    assert pipe.predict(flat).shape == yy.shape
+    search = GridSearchCV(
+        pipe,
+        {"isplfilter__expansion": [0.25, 0.5], "isplfilter__refine_rounds": [0, 1]},
+        cv=2,
+    )
+    search.fit(flat, yy)
+    assert set(search.best_params_) == {
+        "isplfilter__expansion",
+        "isplfilter__refine_rounds",
+    }
+    assert len(search.cv_results_["params"]) == 4
+    assert search.best_score_ > 0.8
+
+
+def test_cnn_filter_in_pipeline(poisoned_digits):
+    X, y, _, _ = poisoned_digits
+    pipe = make_pipeline(_small(), LogisticRegression(max_iter=500))
+    flat_clf = make_pipeline(
+        _small(image_shape=(8, 8)), LogisticRegression(max_iter=500)
+    )
+    flat = X.reshape(len(X), -1)
+    flat_clf.fit(flat, y)
+    # The filter acts in fit only: predict sees every sample.
+    assert flat_clf.predict(flat).shape == y.shape
+    assert flat_clf[0].keep_mask_.sum() < len(y)
+    assert pipe[0].get_params()["voter__n_epochs"] == 8
+
+
+def test_sklearn_weak_learner_on_tabular_data():
+    """The same defense on rows, with a linear model as the weak learner."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        n_samples=600,
+        n_features=10,
+        n_informative=6,
+        n_classes=3,
+        class_sep=2.0,
+        random_state=0,
+    )
+    rng = np.random.RandomState(0)
+    flipped = rng.rand(len(y)) < 0.08
+    y_noisy = np.where(flipped, (y + 1) % 3, y)
+    ispl = ISPLFilter(
+        weak_learner=SGDClassifier(loss="log_loss", alpha=1e-3),
+        n_runs=2,
+        n_components=4,
+        voter=BoostedComponentVoter(n_epochs=5),
+        refine_rounds=3,
+        refine_epochs=2,
+        random_state=0,
+    ).fit(X, y_noisy)
+    assert ispl.input_layout_ == "tabular"
+    removed = ~ispl.keep_mask_
+    # Flipped labels are removed far more often than correct ones.
+    assert removed[flipped].mean() > 0.6
+    assert removed[~flipped].mean() < 0.2
