@@ -330,7 +330,8 @@ def _adapt_net(net, data, device):
     from torch.utils.data import DataLoader
 
     params = net.get_params(deep=False)
-    updates = {"train_split": None, "device": device}
+    # Weak learners are trained hundreds of times: no per-epoch printing.
+    updates = {"train_split": None, "device": device, "verbose": 0}
     if params.get("iterator_train") is DataLoader:
         updates["iterator_train"] = BatchIterator
     if params.get("iterator_valid") is DataLoader:

@@ -51,6 +51,7 @@ def check_filter_input(estimator, X, y, image_shape=None):
             f"{name} requires y to be passed, but the target y is None; "
             "a filter needs the given labels to judge each sample."
         )
+    _check_label_types(y)
     check_classification_targets(y)
     y1d = check_target_type(y)
     X, y1d = validate_data(
@@ -78,6 +79,20 @@ def check_filter_input(estimator, X, y, image_shape=None):
         )
     estimator.classes_ = classes
     return X, y_encoded.astype(np.int64)
+
+
+def _check_label_types(y):
+    """Refuse labels that mix strings and numbers, which cannot be ordered."""
+    values = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y, dtype=object)
+    if values.dtype == object and values.size:
+        kinds = {
+            "string" if isinstance(v, str | bytes) else "number" for v in values.ravel()
+        }
+        if len(kinds) > 1:
+            raise ValueError(
+                "y mixes labels of different types (strings and numbers); "
+                "give every label the same type."
+            )
 
 
 def prepare_data(X, y_encoded, n_classes, layout, image_shape=None):

@@ -1,0 +1,165 @@
+"""Every layout is read the same way; bad input fails early and clearly."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.linear_model import SGDClassifier
+
+from sklearn_ispl import BoostedComponentVoter, ISPLFilter
+
+from .conftest import tiny_ispl
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 256, size=(60, 6, 6, 3)).astype(np.uint8)
+    y = np.repeat([0, 1, 2], 20)
+    X[y == 1, :3] = 255  # a visible class signal
+    return X, y
+
+
+def _fit(X, y, **params):
+    return tiny_ispl(**params).fit(X, y)
+
+
+class TestLayouts:
+    def test_every_layout_gives_the_same_result(self, images):
+        X, y = images  # (n, H, W, C)
+        ref = _fit(X, y)
+        assert ref.input_layout_ == "nhwc"
+        nchw = np.ascontiguousarray(X.transpose(0, 3, 1, 2))
+        flat = X.reshape(len(X), -1)
+        for X_other, params, layout in [
+            (nchw, {}, "nchw"),
+            (flat, {"image_shape": (6, 6, 3)}, "flat"),
+            (X.astype(np.float32), {}, "nhwc"),
+        ]:
+            est = _fit(X_other, y, **params)
+            assert est.input_layout_ == layout
+            np.testing.assert_array_equal(est.keep_mask_, ref.keep_mask_)
+            np.testing.assert_array_equal(est.scores_, ref.scores_)
+            assert est.n_features_in_ == 108
+
+    def test_grayscale_and_flat_grayscale_agree(self, images):
+        X, y = images
+        gray = X[..., 0]
+        a = _fit(gray, y)
+        b = _fit(gray.reshape(len(gray), -1), y, image_shape=(6, 6))
+        assert a.input_layout_ == "nhw" and b.input_layout_ == "flat"
+        np.testing.assert_array_equal(a.keep_mask_, b.keep_mask_)
+
+    def test_labels_of_any_type(self, images):
+        X, y = images
+        ref = _fit(X, y)
+        names = np.array(["cat", "dog", "emu"])[y]
+        est = _fit(X, names)
+        np.testing.assert_array_equal(est.keep_mask_, ref.keep_mask_)
+        np.testing.assert_array_equal(est.classes_, ["cat", "dog", "emu"])
+        X_kept, y_kept = tiny_ispl().fit_resample(X, list(names))
+        assert isinstance(y_kept, list) and set(y_kept) <= {"cat", "dog", "emu"}
+
+    def test_pandas_in_pandas_out(self, images):
+        pd = pytest.importorskip("pandas")
+        X, y = images
+        flat = X.reshape(len(X), -1).astype(float)
+        df = pd.DataFrame(flat, columns=[f"p{i}" for i in range(flat.shape[1])])
+        s = pd.Series(y, name="label", index=np.arange(100, 160))
+        est = tiny_ispl(image_shape=(6, 6, 3))
+        X_kept, y_kept = est.fit_resample(df, s)
+        assert isinstance(X_kept, pd.DataFrame) and isinstance(y_kept, pd.Series)
+        assert list(X_kept.columns) == list(df.columns)
+        np.testing.assert_array_equal(y_kept.index, s.index[est.keep_mask_])
+        np.testing.assert_array_equal(est.feature_names_in_, df.columns)
+
+
+class TestInputsAreNotModified:
+    def test_read_only_inputs(self, images):
+        X, y = images
+        X, y = X.copy(), y.copy()
+        X.setflags(write=False)
+        y.setflags(write=False)
+        before = X.copy(), y.copy()
+        X_kept, y_kept = tiny_ispl().fit_resample(X, y)
+        np.testing.assert_array_equal(X, before[0])
+        np.testing.assert_array_equal(y, before[1])
+        # The kept rows are a copy the caller owns.
+        assert X_kept.flags.writeable and not np.shares_memory(X_kept, X)
+
+    def test_float_inputs_are_not_rescaled_in_place(self, images):
+        X, y = images
+        Xf = X.astype(np.float32)
+        copy = Xf.copy()
+        tiny_ispl().fit(Xf, y)
+        np.testing.assert_array_equal(Xf, copy)
+
+    def test_non_contiguous_input(self, images):
+        X, y = images
+        strided = np.concatenate([X, X], axis=2)[:, :, ::2]
+        assert not strided.flags.c_contiguous
+        est = _fit(strided, y)
+        np.testing.assert_array_equal(
+            est.keep_mask_, _fit(np.ascontiguousarray(strided), y).keep_mask_
+        )
+
+
+@pytest.mark.parametrize(
+    "X, y, match",
+    [
+        (np.full((20, 4, 4), np.nan), np.repeat([0, 1], 10), "NaN"),
+        (np.full((20, 4, 4), np.inf), np.repeat([0, 1], 10), "infinity"),
+        (np.zeros((20, 4, 4, 4, 4)), np.repeat([0, 1], 10), "5-D|ndim|dimension"),
+        (np.zeros((20, 5, 5, 5)), np.repeat([0, 1], 10), "channel"),
+        (np.zeros(20), np.repeat([0, 1], 10), "2D"),
+        (np.zeros((20, 4, 4)), np.repeat([0, 1], 9), "inconsistent numbers"),
+        (np.zeros((20, 4, 4)), np.zeros(20), "2 classes"),
+        (np.zeros((20, 4, 4)), np.linspace(0, 1, 20), "Unknown label type"),
+        (np.zeros((0, 4, 4)), np.zeros(0), "0 sample"),
+        (np.zeros((20, 4, 4), dtype=complex), np.repeat([0, 1], 10), "Complex"),
+        (np.zeros((20, 16)), np.repeat([0, 1], 10), "image_shape"),
+        (np.zeros((4, 4, 4)), np.array([0, 1, 0, 1]), "n_components"),
+        (np.zeros((20, 4, 4)), None, "requires y"),
+        (np.zeros((20, 4, 4)), np.array([1] * 10 + ["a"] * 10, dtype=object), "mixes"),
+    ],
+)
+def test_bad_input_is_named(X, y, match, monkeypatch):
+    """Each bad input raises before any weak learner is built."""
+    import sklearn_ispl._learners as learners
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started on bad input")
+
+    monkeypatch.setattr(learners.Learner, "__init__", no_training)
+    params = {"n_components": 8}
+    if X.ndim == 2 and X.shape[1] == 16:
+        params["image_shape"] = (3, 3)
+    with pytest.raises(ValueError, match=match):
+        ISPLFilter(**params).fit(X, y)
+
+
+def test_sparse_input_is_refused():
+    X = sp.random(20, 16, density=0.3, format="csr", random_state=0)
+    with pytest.raises(TypeError, match="Sparse data"):
+        tiny_ispl().fit(X, np.repeat([0, 1], 10))
+
+
+def test_one_hot_labels_are_read_as_classes(images):
+    X, y = images
+    onehot = np.eye(3, dtype=int)[y]
+    ref = tiny_ispl().fit(X, y)
+    X_kept, y_kept = tiny_ispl().fit_resample(X, onehot)
+    np.testing.assert_array_equal(y_kept, onehot[ref.keep_mask_])
+
+
+def test_voter_rejects_bad_components():
+    X = np.random.RandomState(0).rand(30, 4)
+    y = np.repeat([0, 1, 2], 10)
+    voter = BoostedComponentVoter(SGDClassifier(loss="log_loss"), n_epochs=1)
+    for comps, match in [
+        ([np.array([0, 1, 40])], "outside"),
+        ([np.ones(5, dtype=bool)], "boolean mask"),
+        ([np.array([0.5, 1.5])], "row indices"),
+        ([np.array([], dtype=int)], "non-empty"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            voter.fit(X, y, components=comps)

@@ -1,0 +1,123 @@
+"""Weak learners: the training code path every filter shares."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import SGDClassifier
+from skorch import NeuralNetClassifier
+from torch import nn
+
+from sklearn_ispl import ISPLFilter, WeakCNN, WeakMLP, make_weak_learner
+from sklearn_ispl._learners import BatchIterator, IndexedTensorDataset, build_learner
+from sklearn_ispl._validation import prepare_data
+
+
+@pytest.fixture(scope="module")
+def digits_data():
+    from sklearn_ispl.datasets import load_digits_images
+
+    X, y = load_digits_images()
+    return prepare_data(X[:600], y[:600].astype(np.int64), 10, "nhw")
+
+
+def test_batch_iterator_follows_the_given_order():
+    X = torch.arange(10).float()[:, None]
+    y = torch.arange(10)
+    idx = torch.tensor([3, 1, 4, 1, 5, 9, 2])
+    batches = list(BatchIterator(IndexedTensorDataset(X, y, idx), batch_size=3))
+    assert [b[1].tolist() for b in batches] == [[3, 1, 4], [1, 5, 9], [2]]
+    assert len(BatchIterator(IndexedTensorDataset(X, y, idx), batch_size=3)) == 3
+
+
+@pytest.mark.parametrize(
+    "shape, module",
+    [
+        ((1, 8, 8), WeakCNN),
+        ((3, 32, 32), WeakCNN),
+        ((1, 28, 28), WeakCNN),
+        ((12,), WeakMLP),
+    ],
+)
+def test_default_learner_is_sized_from_the_input(shape, module):
+    net = make_weak_learner(shape, 4).initialize()
+    assert isinstance(net.module_, module)
+    out = net.module_(torch.zeros((2, *shape)))
+    assert out.shape == (2, 4)
+
+
+def test_learner_learns_and_is_reproducible(digits_data):
+    a = build_learner(None, digits_data, seed=0)
+    before = a.sample_loss().mean()
+    a.fit_epochs(np.arange(len(digits_data)), 5)
+    after = a.sample_loss()
+    assert after.mean() < 0.5 * before
+    b = build_learner(None, digits_data, seed=0).fit_epochs(
+        np.arange(len(digits_data)), 5
+    )
+    np.testing.assert_array_equal(a.predict_proba(), b.predict_proba())
+
+
+def test_untrained_learner_is_unbiased(digits_data):
+    # Paper property 4.7: an untrained learner favours no class.
+    proba = build_learner(None, digits_data, seed=0).predict_proba([0, 1])
+    np.testing.assert_allclose(proba, 0.1)
+
+
+def test_sklearn_learner_gets_every_class(digits_data):
+    learner = build_learner(SGDClassifier(loss="log_loss"), digits_data, seed=0)
+    # Train on two classes only: probabilities still have a column per class.
+    rows = np.flatnonzero(digits_data.y < 2)
+    learner.fit_epochs(rows, 2)
+    proba = learner.predict_proba()
+    assert proba.shape == (len(digits_data), 10)
+    assert np.all(proba[:, 2:] < 1e-6)
+
+
+def test_diverging_learner_is_reported(digits_data):
+    net = make_weak_learner((1, 8, 8), 10, lr=1e6, optimizer=torch.optim.SGD)
+    learner = build_learner(net, digits_data, seed=0)
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        learner.fit_epochs(np.arange(len(digits_data)), 3)
+
+
+class TinyNet(nn.Module):
+    def __init__(self, input_shape, n_classes, width=8):
+        super().__init__()
+        self.flat = nn.Flatten()
+        self.out = nn.Linear(int(np.prod(input_shape)), n_classes)
+
+    def forward(self, X):
+        return self.out(self.flat(X))
+
+
+def test_custom_skorch_net_as_weak_learner(digits_data):
+    net = NeuralNetClassifier(
+        TinyNet, criterion=nn.CrossEntropyLoss, lr=0.1, max_epochs=3
+    )
+    learner = build_learner(net, digits_data, seed=0)
+    # The filter fills in the sizes the module asks for and drops the
+    # internal validation split.
+    assert learner.estimator.module__n_classes == 10
+    assert learner.estimator.train_split is None
+    learner.fit_epochs(np.arange(len(digits_data)), 3)
+    assert (learner.predict_proba().argmax(1) == digits_data.y).mean() > 0.8
+    # The user's net is untouched.
+    assert net.train_split is not None and not hasattr(net, "module_")
+
+
+def test_custom_net_in_the_filter():
+    from sklearn_ispl.datasets import load_digits_images
+
+    X, y = load_digits_images()
+    net = NeuralNetClassifier(TinyNet, criterion=nn.CrossEntropyLoss, lr=0.1)
+    ispl = ISPLFilter(
+        weak_learner=net,
+        n_runs=1,
+        n_components=4,
+        warmup_epochs=2,
+        refine_rounds=1,
+        random_state=0,
+    )
+    ispl.set_params(weak_learner__module__width=4)
+    ispl.fit(X[:400], y[:400])
+    assert ispl.keep_mask_.mean() > 0.5

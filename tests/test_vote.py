@@ -1,0 +1,99 @@
+"""The vote stage: counting rules, and the voter on its own."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import SGDClassifier
+
+from sklearn_ispl import BoostedComponentVoter
+from sklearn_ispl._vote import check_components, component_vote, sample_vote
+
+
+class TestSampleVote:
+    def test_modal_vote_decides(self):
+        y = np.array([0, 1, 2])
+        predictions = np.array([[0, 1, 1], [0, 0, 2], [1, 0, 2], [0, 0, 2]])
+        keep, scores = sample_vote(predictions, y, 2, np.random.RandomState(0))
+        np.testing.assert_array_equal(keep, [True, False, True])
+        np.testing.assert_allclose(scores, [0.75, 0.25, 0.75])
+
+    def test_winner_needs_min_votes(self):
+        y = np.array([0])
+        predictions = np.array([[0], [1], [2], [3]])  # four-way tie, one vote each
+        keep, _ = sample_vote(predictions, y, 2, np.random.RandomState(0))
+        assert not keep[0]
+
+    def test_ties_are_broken_at_random(self):
+        y = np.zeros(4000, dtype=int)
+        predictions = np.vstack([np.zeros(4000, int)] * 2 + [np.ones(4000, int)] * 2)
+        keep, scores = sample_vote(predictions, y, 2, np.random.RandomState(0))
+        np.testing.assert_allclose(scores, 0.5)
+        assert 0.45 < keep.mean() < 0.55
+
+    def test_min_votes_capped_by_voters(self):
+        keep, _ = sample_vote(
+            np.array([[1]]), np.array([1]), 2, np.random.RandomState(0)
+        )
+        assert keep[0]
+
+
+def test_component_vote_is_size_weighted():
+    y = np.array([0] * 6 + [1] * 4)
+    components = [np.arange(6), np.arange(6, 10)]
+    # Learner 0 (weight 6) supports component 0 only; learner 1 (weight 4)
+    # supports both.
+    predictions = np.array([[0] * 6 + [0] * 4, [0] * 6 + [1] * 4])
+    keep, scores = component_vote(predictions, components, y)
+    np.testing.assert_allclose(scores, [1.0] * 6 + [0.4] * 4)
+    np.testing.assert_array_equal(keep, [True] * 6 + [False] * 4)
+
+
+def test_check_components_accepts_labels_lists_and_masks():
+    labels = np.array([0, 0, 1, -1, 1])
+    out = check_components(labels, 5)
+    assert [c.tolist() for c in out] == [[0, 1], [2, 4]]
+    mask = np.array([True, False, False, True, False])
+    out = check_components([mask, [4, 2, 2]], 5)
+    assert [c.tolist() for c in out] == [[0, 3], [2, 4]]
+
+
+@pytest.fixture(scope="module")
+def label_noise():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        n_samples=400,
+        n_features=8,
+        n_informative=6,
+        n_classes=2,
+        class_sep=2.5,
+        random_state=1,
+    )
+    rng = np.random.RandomState(1)
+    flipped = rng.rand(len(y)) < 0.1
+    return X, np.where(flipped, 1 - y, y), flipped
+
+
+@pytest.mark.parametrize("voting", ["sample", "component"])
+def test_voter_rejects_a_poisoned_component(label_noise, voting):
+    """Given the true split, the vote rejects the component of flipped labels."""
+    X, y, flipped = label_noise
+    clean = np.flatnonzero(~flipped)
+    components = [clean[::3], clean[1::3], clean[2::3], np.flatnonzero(flipped)]
+    voter = BoostedComponentVoter(
+        SGDClassifier(loss="log_loss"), n_epochs=5, voting=voting, random_state=0
+    ).fit(X, y, components=components)
+    assert voter.keep_mask_[flipped].mean() < 0.1
+    assert voter.keep_mask_[~flipped].mean() > 0.9
+    assert voter.predictions_.shape == (4, len(y))
+    assert len(voter.components_) == 4
+
+
+def test_voter_fit_resample_with_component_labels(label_noise):
+    X, y, _ = label_noise
+    labels = np.arange(len(y)) % 4
+    voter = BoostedComponentVoter(
+        SGDClassifier(loss="log_loss"), n_epochs=3, random_state=0
+    )
+    X_kept, y_kept = voter.fit_resample(X, y, components=labels)
+    np.testing.assert_array_equal(X_kept, X[voter.keep_mask_])
+    assert len(voter.components_) == 4
