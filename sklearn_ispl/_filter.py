@@ -107,6 +107,8 @@ class ISPLFilter(BaseFilter):
         All components of all runs, as row indices.
     component_runs_ : ndarray of int
         The ISPL run each component came from.
+    predictions_ : ndarray of shape (n_components_total, n_samples)
+        Each component learner's predicted class index per sample.
     classes_ : ndarray
         Class labels.
     n_features_in_ : int
@@ -213,7 +215,9 @@ class ISPLFilter(BaseFilter):
             if voter.weak_learner is not None
             else (self.weak_learner)
         )
-        vote_keep, scores, _ = voter._vote(data, components, weak_learner, rng)
+        vote_keep, scores, predictions = voter._vote(
+            data, components, weak_learner, rng
+        )
 
         keep, support = self_train(
             data,
@@ -227,6 +231,7 @@ class ISPLFilter(BaseFilter):
         )
         self.components_ = components
         self.component_runs_ = runs
+        self.predictions_ = predictions
         self.vote_keep_mask_ = vote_keep
         self.refine_scores_ = support
         return keep, scores
