@@ -10,10 +10,20 @@ from ._filter import ISPLFilter
 from ._learners import WeakCNN, WeakMLP, make_weak_learner
 from ._version import __version__
 from ._vote import BoostedComponentVoter
+from .baselines import (
+    ActivationClusteringFilter,
+    ConfidentLearningFilter,
+    ITLMFilter,
+    SpectralSignatureFilter,
+)
 
 __all__ = [
+    "ActivationClusteringFilter",
     "BoostedComponentVoter",
+    "ConfidentLearningFilter",
     "ISPLFilter",
+    "ITLMFilter",
+    "SpectralSignatureFilter",
     "WeakCNN",
     "WeakMLP",
     "make_weak_learner",

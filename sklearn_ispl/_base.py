@@ -12,17 +12,6 @@ from sklearn.utils._param_validation import HasMethods, StrOptions
 from ._learners import check_weak_learner
 from ._validation import check_filter_input, prepare_data
 
-# Attributes that only a completed fit may leave behind.
-_FITTED = (
-    "keep_mask_",
-    "sample_indices_",
-    "scores_",
-    "classes_",
-    "n_features_in_",
-    "feature_names_in_",
-    "input_layout_",
-)
-
 
 def _device_ok(device):
     return device in ("cpu", "cuda", "mps") or str(device).startswith("cuda:")
@@ -75,8 +64,12 @@ class BaseFilter(OneToOneFeatureMixin, BaseEstimator):
             The fitted filter.
         """
         self._validate_params()
-        for attr in _FITTED:
-            self.__dict__.pop(attr, None)
+        # A refit starts from nothing: no attribute of an earlier fit may
+        # survive a fit that fails or is interrupted.
+        for attr in [
+            a for a in vars(self) if a.endswith("_") and not a.startswith("_")
+        ]:
+            delattr(self, attr)
         self._check_params()
         X, y_encoded = check_filter_input(self, X, y, self.image_shape)
         data = prepare_data(

@@ -1,14 +1,32 @@
 """scikit-learn's and imbalanced-learn's estimator checks on every filter."""
 
+import importlib.util
+
 import pytest
 from imblearn.utils.estimator_checks import (
     parametrize_with_checks as imblearn_checks,
 )
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from sklearn_ispl import (
+    ActivationClusteringFilter,
+    ConfidentLearningFilter,
+    ITLMFilter,
+    SpectralSignatureFilter,
+)
+
 from .conftest import tiny_ispl, tiny_voter
 
-ESTIMATORS = [tiny_ispl(), tiny_voter()]
+ESTIMATORS = [
+    tiny_ispl(),
+    tiny_voter(),
+    SpectralSignatureFilter(n_epochs=1, random_state=0),
+    ActivationClusteringFilter(n_epochs=1, random_state=0),
+    ITLMFilter(n_rounds=2, first_epochs=1, epochs=1, random_state=0),
+]
+# cleanlab is an optional dependency.
+if importlib.util.find_spec("cleanlab") is not None:
+    ESTIMATORS.append(ConfidentLearningFilter(n_epochs=1, cv=2, random_state=0))
 
 # A filter drops rows by judging labels; it has no ``sampling_strategy``
 # (imbalanced-learn's over/under-samplers balance class counts, we do not).

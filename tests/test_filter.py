@@ -283,3 +283,17 @@ def test_sklearn_weak_learner_on_tabular_data():
     # Flipped labels are removed far more often than correct ones.
     assert removed[flipped].mean() > 0.6
     assert removed[~flipped].mean() < 0.2
+
+
+def test_failed_refit_leaves_nothing_that_looks_fitted(poisoned_digits):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    X, y, _, _ = poisoned_digits
+    ispl = _linear(n_runs=1).fit(X, y)
+    check_is_fitted(ispl)
+    with pytest.raises(ValueError, match="NaN"):
+        ispl.fit(np.full_like(X, np.nan), y)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(ispl)
+    assert not [a for a in vars(ispl) if a.endswith("_") and not a.startswith("_")]
