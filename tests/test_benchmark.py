@@ -1,0 +1,406 @@
+"""The benchmark harness: scenarios, settings, an end-to-end run and resume."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator
+
+import sklearn_ispl
+from sklearn_ispl import benchmark
+from sklearn_ispl.benchmark import (
+    DEFENSES,
+    available_defenses,
+    benchmark_scenarios,
+    get_profile,
+    parse_defense_params,
+    results_table,
+    run_benchmark,
+    select_scenarios,
+    summarize,
+)
+
+# ISPLFilter settings that run every stage in a second or two.
+TINY_ISPL = {
+    "n_runs": 1,
+    "n_components": 2,
+    "warmup_epochs": 1,
+    "epochs_per_iteration": 1,
+    "voter__n_epochs": 1,
+    "refine_rounds": 1,
+    "refine_epochs": 1,
+}
+BASELINES = [spec for spec in DEFENSES if spec.key != "isplfilter"]
+
+
+class FakeFilter(BaseEstimator):
+    """Stands in for a baseline: removes the first tenth of the samples."""
+
+    n_fits = 0
+
+    def __init__(self, share=0.1, random_state=None):
+        self.share = share
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        type(self).n_fits += 1
+        keep = np.ones(len(y), dtype=bool)
+        keep[: int(self.share * len(y))] = False
+        self.keep_mask_ = keep
+        return self
+
+
+def tiny_profile():
+    return get_profile("smoke", final_epochs=2)
+
+
+@pytest.fixture
+def only_fake_baseline(monkeypatch):
+    """The package offers ISPLFilter, a fake SS, and none of the others."""
+    monkeypatch.setattr(sklearn_ispl, BASELINES[0].class_name, FakeFilter)
+    for spec in BASELINES[1:]:
+        monkeypatch.delattr(sklearn_ispl, spec.class_name, raising=False)
+    monkeypatch.setattr(FakeFilter, "n_fits", 0)
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    mp = pytest.MonkeyPatch()
+    mp.setattr(sklearn_ispl, BASELINES[0].class_name, FakeFilter)
+    for spec in BASELINES[1:]:
+        mp.delattr(sklearn_ispl, spec.class_name, raising=False)
+    try:
+        results = run_benchmark(
+            tiny_profile(),
+            out,
+            scenarios="17",
+            defense_params={"isplfilter": TINY_ISPL},
+            command="test run",
+            progress=False,
+        )
+    finally:
+        mp.undo()
+    return out, results
+
+
+class TestScenarios:
+    def test_24_fixed_scenarios(self):
+        a = benchmark_scenarios((28, 28))
+        b = benchmark_scenarios((28, 28))
+        assert len(a) == 24
+        assert len({s.id for s in a}) == 24
+        assert [s.describe() for s in a] == [s.describe() for s in b]
+        pairs = {(s.source, s.target) for s in a}
+        assert pairs == set(sklearn_ispl.attacks.PAPER_CLASS_PAIRS)
+        assert sorted({s.eps for s in a}) == [0.05, 0.1, 0.2]
+        # Scenario i is make_scenario's draw with seed i.
+        drawn = sklearn_ispl.attacks.make_scenario(
+            (28, 28), a[7].source, a[7].target, a[7].eps, random_state=7
+        )
+        assert (drawn.trigger, drawn.position, drawn.color) == (
+            a[7].attack.trigger,
+            a[7].attack.position,
+            a[7].attack.color,
+        )
+
+    def test_min_contrast_changes_dark_triggers_only(self):
+        paper = benchmark_scenarios((28, 28))
+        bright = benchmark_scenarios((28, 28), min_contrast=128)
+        assert all(s.attack.color >= 128 for s in bright)
+        assert any(p.attack.color < 128 for p in paper)
+
+    @pytest.mark.parametrize(
+        "selection, expected",
+        [
+            (None, list(range(24))),
+            ("all", list(range(24))),
+            ("3", [3]),
+            ("0:3,23", [0, 1, 2, 23]),
+            ("::12", [0, 12]),
+            ("05-s1t3-e20,5", [5]),
+            (["1", 2], [1, 2]),
+        ],
+    )
+    def test_select(self, selection, expected):
+        scenarios = benchmark_scenarios((8, 8), max_value=16)
+        assert [s.index for s in select_scenarios(scenarios, selection)] == expected
+
+    @pytest.mark.parametrize("selection", ["24", "x", "5:5", "00-s9t9-e05"])
+    def test_select_rejects(self, selection):
+        with pytest.raises(ValueError, match="[Ss]cenario"):
+            select_scenarios(benchmark_scenarios((8, 8), max_value=16), selection)
+
+
+class TestSettings:
+    def test_profiles(self):
+        assert set(benchmark.PROFILES) == {"smoke", "quick", "full"}
+        quick = get_profile("quick")
+        assert quick.dataset == "fashion-mnist" and quick.n_train
+        assert get_profile("smoke").dataset == "digits"
+        assert get_profile("quick", n_train=100).n_train == 100
+        with pytest.raises(ValueError, match="Unknown profile"):
+            get_profile("huge")
+        with pytest.raises(ValueError, match="fields"):
+            get_profile("smoke", epochs=3)
+
+    def test_every_profile_builds_every_defense(self):
+        for name in benchmark.PROFILES:
+            profile = get_profile(name)
+            for spec, cls in available_defenses()[0]:
+                params = parse_defense_params(
+                    profile.defense_params.get(spec.key, {}), spec.key
+                )
+                for eps in benchmark.EPS_VALUES:
+                    est, applied, ignored = benchmark._build_defense(
+                        cls, benchmark._for_scenario(params, eps), {}, strict=True
+                    )
+                    assert not ignored
+                    assert est.get_params()  # a valid estimator
+
+    def test_parse_defense_params(self, tmp_path):
+        assert parse_defense_params('{"n_runs": 2}') == {"n_runs": 2}
+        assert parse_defense_params("digits") == benchmark.ISPL_PRESETS["digits"]
+        path = tmp_path / "p.json"
+        path.write_text('{"voter__n_epochs": 5}')
+        assert parse_defense_params(f"@{path}") == {"voter__n_epochs": 5}
+        with pytest.raises(ValueError, match="JSON object"):
+            parse_defense_params("[1, 2]")
+        with pytest.raises(ValueError, match="preset"):
+            parse_defense_params("fastest")
+        with pytest.raises(ValueError, match="Unknown defense"):
+            parse_defense_params("{}", "nodefense")
+
+    def test_build_defense_nested_and_strict(self):
+        est, _, _ = benchmark._build_defense(
+            sklearn_ispl.ISPLFilter,
+            {"n_runs": 2, "voter__n_epochs": 7},
+            {"random_state": 3, "device": "cpu"},
+            strict=True,
+        )
+        assert est.n_runs == 2 and est.voter.n_epochs == 7
+        assert est.random_state == 3
+        with pytest.raises(ValueError, match="no parameter 'n_rums'"):
+            benchmark._build_defense(
+                sklearn_ispl.ISPLFilter, {"n_rums": 2}, {}, strict=True
+            )
+        _, _, ignored = benchmark._build_defense(
+            sklearn_ispl.ISPLFilter, {"n_rums": 2}, {}, strict=False
+        )
+        assert ignored == {"n_rums": 2}
+
+    def test_per_eps(self):
+        params = {"removal_rate": {"per_eps": {"0.05": 0.15, "0.2": 0.3}}, "a": 1}
+        assert benchmark._for_scenario(params, 0.2) == {"removal_rate": 0.3, "a": 1}
+        with pytest.raises(ValueError, match="per_eps"):
+            benchmark._for_scenario(params, 0.1)
+
+    def test_available_defenses(self, only_fake_baseline):
+        found, missing = available_defenses()
+        assert [spec.key for spec, _ in found] == ["isplfilter", BASELINES[0].key]
+        assert [spec.key for spec in missing] == [spec.key for spec in BASELINES[1:]]
+        found, missing = available_defenses(["ISPL", "isplfilter"])
+        assert len(found) == 1 and not missing
+        with pytest.raises(ValueError, match="Unknown defense"):
+            available_defenses(["magic"])
+
+    def test_every_exported_defense_is_run(self):
+        # Every defense class the package exports is found by the harness.
+        found, _ = available_defenses()
+        found_names = {cls.__name__ for _, cls in found}
+        for spec in DEFENSES:
+            if hasattr(sklearn_ispl, spec.class_name):
+                assert spec.class_name in found_names
+
+
+class TestEndToEnd:
+    def test_files(self, first_run):
+        out, _ = first_run
+        for name in ("results.json", "results.md", "benchmark.log"):
+            assert (out / name).stat().st_size > 0
+        matplotlib = pytest.importorskip("matplotlib")
+        assert matplotlib
+        assert (out / "asr.png").read_bytes()[:4] == b"\x89PNG"
+
+    def test_results_json(self, first_run):
+        out, returned = first_run
+        results = json.loads((out / "results.json").read_text())
+        assert results["scenarios"] == returned["scenarios"]
+        run = results["runs"][0]
+        assert run["command"] == "test run"
+        assert "git_commit" in run
+        assert {"cpu_count", "torch"} <= set(run["machine"])
+        assert results["profile"]["name"] == "smoke"
+        assert results["profile"]["defense_params"]["isplfilter"]["n_runs"] == 1
+        assert 0 < results["clean_training"]["C"] <= 1
+
+        (sid, record), *rest = results["scenarios"].items()
+        assert sid == "17-s7t4-e20" and not rest
+        sc = record["scenario"]
+        assert (sc["source"], sc["target"], sc["eps"]) == (7, 4, 0.2)
+        assert sc["trigger"] in ("pixel", "ell", "pattern")
+        assert isinstance(sc["color"], int | float) and len(sc["position"]) == 2
+        assert 0 <= record["M"] <= 1
+        assert {"C", "A"} <= set(record["no_defense"])
+        assert set(record["defenses"]) == {"isplfilter", BASELINES[0].key}
+        for entry in record["defenses"].values():
+            assert {"C", "A", "FP", "FN", "seconds"} <= set(entry)
+            assert 0 <= entry["FN"] <= record["n_poison"]
+        fake = record["defenses"][BASELINES[0].key]
+        assert fake["FP"] + (record["n_poison"] - fake["FN"]) == int(
+            0.1 * record["n_train"]
+        )
+        assert set(results["summary"]) == {"no_defense", "isplfilter", BASELINES[0].key}
+        assert len(results["notes"]) == len(BASELINES) - 1
+        assert "skipped" in results["notes"][0]
+
+    def test_results_md(self, first_run):
+        out, _ = first_run
+        md = (out / "results.md").read_text()
+        header = next(line for line in md.splitlines() if line.startswith("| S / T"))
+        columns = [c.strip() for c in header.strip("|").split("|")]
+        label = BASELINES[0].label
+        assert columns == [
+            "S / T",
+            "trigger",
+            "pos",
+            "colour",
+            "eps",
+            "M",
+            "ND C",
+            "ND A",
+            *[f"ISPL {m}" for m in ("C", "A", "FP", "FN", "s")],
+            *[f"{label} {m}" for m in ("C", "A", "FP", "FN", "s")],
+        ]
+        row = next(line for line in md.splitlines() if line.startswith("| 7 / 4"))
+        assert len(row.strip("|").split("|")) == len(columns)
+        assert "ASR < 1%" in md and "not in this sklearn_ispl" in md
+
+    def test_resume_skips_finished_work(
+        self, first_run, monkeypatch, only_fake_baseline
+    ):
+        out, first = first_run
+        trainings = []
+        real_train = benchmark._train_final
+
+        def counting(*args):
+            trainings.append(args)
+            return real_train(*args)
+
+        monkeypatch.setattr(benchmark, "_train_final", counting)
+        monkeypatch.setattr(
+            sklearn_ispl.ISPLFilter,
+            "fit",
+            lambda *a, **k: pytest.fail("ISPLFilter refitted"),
+        )
+        again = run_benchmark(
+            tiny_profile(),
+            out,
+            scenarios="17",
+            defense_params={"isplfilter": TINY_ISPL},
+            progress=False,
+        )
+        assert trainings == [] and FakeFilter.n_fits == 0
+        assert again["scenarios"] == first["scenarios"]
+        assert len(again["runs"]) == 2
+        assert "done already; skipped" in (out / "benchmark.log").read_text()
+
+    def test_resume_runs_only_what_is_new(
+        self, first_run, monkeypatch, only_fake_baseline
+    ):
+        out, first = first_run
+        trainings = []
+        real_train = benchmark._train_final
+
+        def counting(*args):
+            trainings.append(args)
+            return real_train(*args)
+
+        monkeypatch.setattr(benchmark, "_train_final", counting)
+        # The finished scenario and ISPL are skipped; for the new scenario the
+        # clean model comes from the cache, only the fake defense runs.
+        results = run_benchmark(
+            tiny_profile(),
+            out,
+            scenarios="17,5",
+            defenses=["ss"],
+            progress=False,
+        )
+        assert FakeFilter.n_fits == 1
+        assert len(trainings) == 2  # no defense + the fake defense, scenario 5
+        new = results["scenarios"]["05-s1t3-e20"]
+        assert set(new["defenses"]) == {BASELINES[0].key}
+        assert results["scenarios"]["17-s7t4-e20"] == first["scenarios"]["17-s7t4-e20"]
+        assert "clean model: loaded from cache" in (out / "benchmark.log").read_text()
+
+    def test_changed_settings_are_refused(self, first_run, monkeypatch):
+        out, _ = first_run
+        with pytest.raises(ValueError, match="separate output folders"):
+            run_benchmark(
+                tiny_profile(),
+                out,
+                scenarios="17",
+                defenses=["ispl"],
+                defense_params={"isplfilter": {**TINY_ISPL, "n_runs": 2}},
+                progress=False,
+            )
+        with pytest.raises(ValueError, match="other settings"):
+            run_benchmark(
+                get_profile("smoke", final_epochs=3),
+                out,
+                scenarios="17",
+                defenses=["none"],
+                progress=False,
+            )
+
+
+def test_defense_error_is_recorded(tmp_path, monkeypatch):
+    class Broken(FakeFilter):
+        def fit(self, X, y):
+            raise RuntimeError("boom")
+
+    monkeypatch.setattr(sklearn_ispl, BASELINES[0].class_name, Broken)
+    monkeypatch.setattr(benchmark, "_train_final", _fake_train)
+    results = run_benchmark(
+        tiny_profile(), tmp_path, scenarios="5", defenses=["ss"], progress=False
+    )
+    entry = results["scenarios"]["05-s1t3-e20"]["defenses"][BASELINES[0].key]
+    assert entry["error"] == "RuntimeError: boom"
+    assert "error" in results_table(results)
+    assert summarize(results)[BASELINES[0].key]["n_errors"] == 1
+
+
+class _ConstantModel:
+    def predict(self, X):
+        return np.zeros(len(X), dtype=np.int64)
+
+    def save(self, path):
+        open(path, "wb").close()
+
+
+def _fake_train(factory, X, y):
+    return _ConstantModel()
+
+
+def test_summarize_by_hand():
+    results = {
+        "clean_training": {"C": 0.9},
+        "scenarios": {
+            f"{i:02d}": {
+                "scenario": {"index": i},
+                "n_train": 110,
+                "n_poison": 10,
+                "no_defense": {"C": 0.9, "A": 0.5},
+                "defenses": {
+                    "isplfilter": {"C": c, "A": a, "FP": 10, "FN": fn, "seconds": 2.0}
+                },
+            }
+            for i, (c, a, fn) in enumerate([(0.85, 0.0, 0), (0.8, 0.2, 5)])
+        },
+    }
+    s = summarize(results)
+    assert s["isplfilter"]["n_asr_below_1pct"] == 1
+    assert s["isplfilter"]["mean_clean_drop_points"] == pytest.approx(7.5)
+    assert s["isplfilter"]["mean_fp_share"] == pytest.approx(0.1)
+    assert s["isplfilter"]["mean_fn_share"] == pytest.approx(0.25)
+    assert s["no_defense"]["n_asr_below_1pct"] == 0
