@@ -32,7 +32,10 @@ def _subset(X, y, n, seed=0):
     rng = np.random.RandomState(seed)
     per_class = n // 10
     idx = np.concatenate(
-        [rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in range(10)]
+        [
+            rng.choice(np.flatnonzero(y == c), per_class, replace=False)
+            for c in range(10)
+        ]
     )
     return X[np.sort(idx)], y[np.sort(idx)]
 
