@@ -248,7 +248,8 @@ class Learner:
             device = estimator.device
             if device is not None and str(device) != "cpu":
                 self.X, self.y = self.X.to(device), self.y.to(device)
-            with _INIT_LOCK:
+            # fork_rng: seeding must not reset the caller's torch generator.
+            with _INIT_LOCK, torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 estimator.initialize()
             if self.X.ndim == 4:

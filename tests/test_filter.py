@@ -24,11 +24,17 @@ def _asr(clf, X, y, attack):
 @pytest.fixture(scope="module")
 def fitted_on_digits(poisoned_digits):
     X, y, poison, attack = poisoned_digits
+    # With the paper's refine start (every voted sample), this seed lets 10
+    # poisoned samples through the vote and self-training then re-admits 27
+    # of 36: the refine model learns the trigger from the survivors. Starting
+    # self-training from strongly backed samples avoids that (seeds 1 and 2
+    # defend with either start).
     ispl = ISPLFilter(
         n_runs=2,
         n_components=8,
         voter=BoostedComponentVoter(n_epochs=40),
-        refine_rounds=6,
+        refine_rounds=12,
+        refine_min_score=0.6,
         random_state=0,
     )
     return ispl.fit(X, y)
@@ -55,8 +61,10 @@ class TestDefenseWorks:
                 if r == run
             ]
             shares = sorted((poison[c].sum() for c in comps), reverse=True)
-            # Two components of eight hold most of the poison of the run.
-            assert sum(shares[:2]) >= 0.8 * poison.sum()
+            # Three components of eight hold most of the poison of the run,
+            # and several hold none.
+            assert sum(shares[:3]) >= 0.85 * poison.sum()
+            assert shares.count(0) >= 3
 
     def test_poison_gets_low_scores(self, fitted_on_digits, poisoned_digits):
         _, _, poison, _ = poisoned_digits
@@ -105,7 +113,6 @@ class TestDefenseWorks:
         np.testing.assert_array_equal(ispl.classes_, np.arange(10))
         assert ispl.n_features_in_ == 64
         assert ispl.input_layout_ == "nhw"
-        # Self-training only re-judges samples; it sees the voted set.
         assert ispl.vote_keep_mask_.shape == (n,)
         assert np.all(np.isfinite(ispl.refine_scores_))
 
@@ -297,3 +304,24 @@ def test_failed_refit_leaves_nothing_that_looks_fitted(poisoned_digits):
     with pytest.raises(NotFittedError):
         check_is_fitted(ispl)
     assert not [a for a in vars(ispl) if a.endswith("_") and not a.startswith("_")]
+
+
+def test_refine_min_score_narrows_the_start_of_self_training(poisoned_digits):
+    from sklearn_ispl import _filter
+
+    X, y, _, _ = poisoned_digits
+    starts = []
+    real = _filter.self_train
+
+    def spy(data, weak_learner, keep, *args):
+        starts.append(np.asarray(keep).copy())
+        return real(data, weak_learner, keep, *args)
+
+    _filter.self_train = spy
+    try:
+        ispl = _linear(n_runs=1, refine_min_score=0.9).fit(X, y)
+    finally:
+        _filter.self_train = real
+    expected = ispl.vote_keep_mask_ & (ispl.scores_ >= 0.9)
+    np.testing.assert_array_equal(starts[0], expected)
+    assert expected.sum() < ispl.vote_keep_mask_.sum()

@@ -121,3 +121,11 @@ def test_custom_net_in_the_filter():
     ispl.set_params(weak_learner__module__width=4)
     ispl.fit(X[:400], y[:400])
     assert ispl.keep_mask_.mean() > 0.5
+
+
+def test_building_a_learner_leaves_the_global_torch_generator_alone(digits_data):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    build_learner(None, digits_data, seed=0)
+    np.testing.assert_array_equal(torch.rand(3), expected)
