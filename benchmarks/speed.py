@@ -25,6 +25,7 @@ import torch
 from sklearn_ispl import ISPLFilter, make_weak_learner
 from sklearn_ispl._learners import build_learner
 from sklearn_ispl._validation import prepare_data
+from sklearn_ispl.benchmark import PROFILES
 from sklearn_ispl.datasets import load_fashion_mnist
 
 
@@ -43,7 +44,8 @@ def _subset(X, y, n, seed=0):
 def time_final_classifier(X, y, epochs, seed=0):
     """Seconds to train the benchmark's final classifier once on ``X, y``."""
     data = prepare_data(X, y.astype(np.int64), 10, "nhw")
-    learner = build_learner(make_weak_learner((1, 28, 28), 10), data, seed)
+    net = make_weak_learner((1, 28, 28), 10, **PROFILES["quick"].final_params)
+    learner = build_learner(net, data, seed)
     start = time.perf_counter()
     learner.fit_epochs(np.arange(len(y)), epochs)
     return time.perf_counter() - start

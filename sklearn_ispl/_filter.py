@@ -1,5 +1,6 @@
 """ISPLFilter: the whole defense (partition, vote, refine)."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -34,7 +35,16 @@ class ISPLFilter(BaseFilter):
 
     Defaults are the paper's (appendix B.1). They were chosen for 50,000
     CIFAR-10 images; on a few thousand samples the per-epoch settings give
-    few gradient steps, so small data may need more epochs per stage.
+    few gradient steps, so small data may need more epochs per stage. A
+    faster schedule (about 7 times less compute, see the benchmark README) is
+    ``sklearn_ispl.benchmark.ISPL_PRESETS["fast"]``::
+
+        ISPLFilter(
+            weak_learner=make_weak_learner(module__n_filters=16, module__n_hidden=64),
+            n_runs=2, warmup_epochs=2, epochs_per_iteration=2,
+            voter=BoostedComponentVoter(n_epochs=20),
+            refine_rounds=4, refine_epochs=3,
+        )
 
     Parameters
     ----------
@@ -250,6 +260,17 @@ class ISPLFilter(BaseFilter):
         self.predictions_ = predictions
         self.vote_keep_mask_ = vote_keep
         self.refine_scores_ = support
+        if keep.mean() < 0.5:
+            # Backdoor poison is a small share of a dataset; losing half of it
+            # means the learners were too weak, not that half was poisoned.
+            warnings.warn(
+                f"ISPLFilter kept only {keep.sum()} of {len(keep)} samples. On "
+                "small datasets the learners get few gradient steps per epoch: "
+                "raise warmup_epochs, epochs_per_iteration, voter n_epochs and "
+                "refine_epochs.",
+                UserWarning,
+                stacklevel=3,
+            )
         return keep, scores
 
     def _partition(self, data, rng, return_runs=False):

@@ -149,15 +149,17 @@ class BatchIterator:
             yield Xb, ds.y[idx]
 
 
-def make_weak_learner(input_shape, n_classes, device="cpu", **params):
+def make_weak_learner(input_shape=None, n_classes=None, device="cpu", **params):
     """Return the default weak learner for data of ``input_shape``.
 
     Parameters
     ----------
-    input_shape : tuple of int
+    input_shape : tuple of int, default=None
         ``(channels, height, width)`` for images, ``(n_features,)`` for rows.
-    n_classes : int
-        Number of classes.
+        None: a CNN whose shape (and ``n_classes``) the filters fill in from
+        the data they are fitted on.
+    n_classes : int, default=None
+        Number of classes; None to fill in from the data.
     device : str, default="cpu"
         Torch device.
     **params
@@ -171,11 +173,9 @@ def make_weak_learner(input_shape, n_classes, device="cpu", **params):
     """
     from skorch import NeuralNetClassifier
 
-    module = WeakCNN if len(input_shape) == 3 else WeakMLP
+    module = WeakCNN if input_shape is None or len(input_shape) == 3 else WeakMLP
     settings = dict(
         module=module,
-        module__input_shape=tuple(input_shape),
-        module__n_classes=n_classes,
         criterion=nn.CrossEntropyLoss,
         optimizer=torch.optim.Adam,
         lr=1e-3,
@@ -188,8 +188,11 @@ def make_weak_learner(input_shape, n_classes, device="cpu", **params):
         callbacks="disable",
         verbose=0,
         device=device,
-        classes=list(range(n_classes)),
     )
+    if input_shape is not None:
+        settings["module__input_shape"] = tuple(input_shape)
+    if n_classes is not None:
+        settings.update(module__n_classes=n_classes, classes=list(range(n_classes)))
     settings.update(params)
     return NeuralNetClassifier(**settings)
 
@@ -347,6 +350,10 @@ def _adapt_net(net, data, device):
     if params.get("iterator_valid") is DataLoader:
         updates["iterator_valid"] = BatchIterator
     module = params.get("module")
+    if module in (WeakCNN, WeakMLP) and params.get("criterion") is torch.nn.NLLLoss:
+        # skorch's classifier defaults to NLLLoss, which expects
+        # probabilities; our modules output logits.
+        updates["criterion"] = nn.CrossEntropyLoss
     if inspect.isclass(module):
         accepted = inspect.signature(module.__init__).parameters
         all_params = net.get_params()

@@ -103,8 +103,8 @@ def _build_parser():
     )
     filt.add_argument(
         "--preset",
-        default="paper",
-        help="base ISPLFilter settings: paper (default), digits, quick or smoke",
+        default="fast",
+        help="base ISPLFilter settings: fast (the defaults), paper, digits or smoke",
     )
     for option, _, kind, text in _ISPL_OPTIONS:
         filt.add_argument(option, type=kind, help=text)
@@ -514,7 +514,8 @@ def _list(profile, defenses):
     for spec, _ in found:
         settings = profile.defense_params.get(spec.key, {})
         settings = benchmark.parse_defense_params(settings, spec.key)
-        print(f"  {spec.key} ({spec.label}): {json.dumps(settings)}")
+        text = json.dumps(settings, default=_describe_object)
+        print(f"  {spec.key} ({spec.label}): {text}")
     for spec in missing:
         print(f"  {spec.key} ({spec.label}): not available, skipped")
     return 0
@@ -522,3 +523,8 @@ def _list(profile, defenses):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _describe_object(obj):
+    """One-line text for a setting JSON cannot hold (e.g. a weak learner)."""
+    return " ".join(repr(obj).split())

@@ -325,3 +325,26 @@ def test_refine_min_score_narrows_the_start_of_self_training(poisoned_digits):
     expected = ispl.vote_keep_mask_ & (ispl.scores_ >= 0.9)
     np.testing.assert_array_equal(starts[0], expected)
     assert expected.sum() < ispl.vote_keep_mask_.sum()
+
+
+def test_warns_when_most_samples_are_removed(monkeypatch, poisoned_digits):
+    import sklearn_ispl._filter as filter_module
+
+    X, y, _, _ = poisoned_digits
+
+    def remove_all(data, *args):
+        return np.zeros(len(data), dtype=bool), np.full(len(data), np.nan)
+
+    monkeypatch.setattr(filter_module, "self_train", remove_all)
+    ispl = ISPLFilter(
+        weak_learner=SGDClassifier(loss="log_loss"),
+        n_runs=1,
+        n_components=2,
+        warmup_epochs=1,
+        epochs_per_iteration=1,
+        voter=BoostedComponentVoter(n_epochs=1),
+        refine_rounds=1,
+        random_state=0,
+    )
+    with pytest.warns(UserWarning, match="kept only 0 of"):
+        ispl.fit(X.reshape(len(X), -1), y)

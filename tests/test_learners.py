@@ -129,3 +129,23 @@ def test_building_a_learner_leaves_the_global_torch_generator_alone(digits_data)
     torch.manual_seed(123)
     build_learner(None, digits_data, seed=0)
     np.testing.assert_array_equal(torch.rand(3), expected)
+
+
+def test_shape_free_learner_is_sized_from_the_data(digits_data):
+    net = make_weak_learner(module__n_filters=4, module__n_hidden=8)
+    assert "module__input_shape" not in net.get_params()
+    learner = build_learner(net, digits_data, seed=0)
+    learner.fit_epochs(np.arange(64), 1)
+    assert learner.predict_proba(np.arange(5)).shape == (5, 10)
+    assert learner.estimator.module_.features[0].out_channels == 4
+
+
+def test_plain_skorch_net_around_our_module_trains(digits_data):
+    # skorch's classifier defaults to NLLLoss on probabilities; our modules
+    # return logits, so the criterion is switched instead of diverging.
+    net = NeuralNetClassifier(WeakCNN, module__n_filters=4, module__n_hidden=8)
+    learner = build_learner(net, digits_data, seed=0)
+    learner.fit_epochs(np.arange(128), 2)
+    loss = learner.sample_loss(np.arange(128))
+    assert np.all(np.isfinite(loss))
+    assert learner.estimator.criterion_.__class__ is nn.CrossEntropyLoss

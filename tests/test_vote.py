@@ -5,7 +5,12 @@ import pytest
 from sklearn.linear_model import SGDClassifier
 
 from sklearn_ispl import BoostedComponentVoter
-from sklearn_ispl._vote import check_components, component_vote, sample_vote
+from sklearn_ispl._vote import (
+    check_components,
+    competent_vote,
+    component_vote,
+    sample_vote,
+)
 
 
 class TestSampleVote:
@@ -45,6 +50,61 @@ def test_component_vote_is_size_weighted():
     keep, scores = component_vote(predictions, components, y)
     np.testing.assert_allclose(scores, [1.0] * 6 + [0.4] * 4)
     np.testing.assert_array_equal(keep, [True] * 6 + [False] * 4)
+
+
+class TestCompetentVote:
+    # Four samples of class 0, four of class 1; component 0 holds classes 0
+    # only, component 1 both, component 2 class 1 only.
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    components = [np.array([0, 1]), np.array([2, 4]), np.array([5, 6])]
+
+    def test_only_competent_outsiders_judge(self):
+        # Learner 2 never saw class 0 and calls everything 1: it must not
+        # judge the class-0 samples. Learner 0 knows class 0 but not 1.
+        predictions = np.array(
+            [
+                [0, 0, 0, 0, 0, 0, 0, 0],
+                [0, 0, 0, 1, 1, 1, 1, 0],
+                [1, 1, 1, 1, 1, 1, 1, 1],
+            ]
+        )
+        keep, scores = competent_vote(predictions, self.components, self.y, 2, 0.5, 0.6)
+        # Sample 3 (class 0): judges are learners 0 and 1 (outsiders knowing
+        # class 0); they split 0 / 1, so no 60% agreement on another label.
+        # Sample 7 (class 1): judges are learners 1 and 2; learner 1 says 0.
+        np.testing.assert_array_equal(
+            keep, [True, True, True, True, True, True, True, True]
+        )
+        np.testing.assert_allclose(scores[[3, 7]], [0.5, 0.5])
+        # Sample 0 is judged by learner 1 only (learner 0 trained on it).
+        assert scores[0] == 1.0
+
+    def test_agreement_on_another_label_removes(self):
+        predictions = np.array(
+            [
+                [0, 0, 0, 1, 0, 0, 0, 0],
+                [0, 0, 0, 1, 1, 1, 1, 1],
+                [1, 1, 1, 1, 1, 1, 1, 1],
+            ]
+        )
+        keep, scores = competent_vote(predictions, self.components, self.y, 2, 0.5, 0.6)
+        # Both judges of sample 3 (learners 0 and 1) call it class 1.
+        assert not keep[3]
+        assert scores[3] == 0.0
+        assert keep[[0, 1, 2, 4, 5, 6, 7]].all()
+
+    def test_falls_back_to_all_outsiders(self):
+        # Samples 0 and 1 are in component 0, the only one that knows class
+        # 0 well enough; the others (outsiders) still judge them.
+        components = [np.array([0, 1]), np.array([2, 4, 5]), np.array([6, 7])]
+        predictions = np.array([[1] * 8, [1] * 8, [1] * 8])
+        keep, scores = competent_vote(predictions, components, self.y, 2, 1.0, 0.6)
+        assert not keep[:2].any()
+        np.testing.assert_allclose(scores[:2], 0.0)
+        # A sample no learner can judge is kept.
+        every = [np.arange(8)]
+        keep, scores = competent_vote(predictions[:1], every, self.y, 2, 1.0, 0.6)
+        assert keep.all()
 
 
 def test_check_components_accepts_labels_lists_and_masks():
