@@ -10,13 +10,18 @@ machine slows both sides alike.
 Usage::
 
     python benchmarks/speed.py --sizes 5000 10000 20000 60000 \\
-        --params '{"n_runs": 2}' --out benchmarks/results/speed.json
+        --params fast --out benchmarks/results/speed-fast.json
+
+``--params`` takes an ISPL preset name of ``sklearn_ispl.benchmark`` (fast,
+paper, ...) or ISPLFilter settings as JSON. Each row also gives the seconds
+of the partition, vote and refine stages.
 """
 
 import argparse
 import json
 import os
 import platform
+import sys
 import time
 
 import numpy as np
@@ -25,7 +30,12 @@ import torch
 from sklearn_ispl import ISPLFilter, make_weak_learner
 from sklearn_ispl._learners import build_learner
 from sklearn_ispl._validation import prepare_data
-from sklearn_ispl.benchmark import PROFILES
+from sklearn_ispl.benchmark import (
+    PROFILES,
+    _build_defense,
+    _jsonable,
+    parse_defense_params,
+)
 from sklearn_ispl.datasets import load_fashion_mnist
 
 
@@ -51,54 +61,80 @@ def time_final_classifier(X, y, epochs, seed=0):
     return time.perf_counter() - start
 
 
+def summarize(rows, args, params, argv):
+    """Results so far, with the fitted slope once there are two sizes."""
+    result = {
+        "rows": rows,
+        "params": args.params,
+        "settings": _jsonable(params),
+        "final_epochs": args.final_epochs,
+        "final_params": PROFILES["quick"].final_params,
+        "n_jobs": args.n_jobs,
+        "command": " ".join(["python benchmarks/speed.py", *(argv or sys.argv[1:])]),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+        },
+    }
+    if len(rows) >= 2:
+        ns = np.array([r["n"] for r in rows], dtype=float)
+        ts = np.array([r["fit_s"] for r in rows])
+        slope, intercept = np.polyfit(ns, ts, 1)
+        residual = ts - (slope * ns + intercept)
+        result.update(
+            slope_s_per_1000=1000 * slope,
+            intercept_s=intercept,
+            largest_relative_deviation=float(np.max(np.abs(residual) / ts)),
+        )
+    return result
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 10000, 20000])
-    parser.add_argument("--params", default="{}", help="ISPLFilter params (JSON)")
+    parser.add_argument(
+        "--params", default="fast", help="ISPL preset name or settings (JSON)"
+    )
     parser.add_argument("--final-epochs", type=int, default=8)
     parser.add_argument("--n-jobs", type=int, default=None)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
-    params = json.loads(args.params)
+    params = parse_defense_params(args.params)
 
     X_all, y_all = load_fashion_mnist()
     rows = []
     for n in args.sizes:
         X, y = _subset(X_all, y_all, n)
         final = time_final_classifier(X, y, args.final_epochs)
-        ispl = ISPLFilter(random_state=0, n_jobs=args.n_jobs)
-        ispl.set_params(**params)
+        run_params = {"random_state": 0, "n_jobs": args.n_jobs}
+        ispl, _, _ = _build_defense(ISPLFilter, params, run_params, strict=True)
         start = time.perf_counter()
         ispl.fit(X, y)
         fit = time.perf_counter() - start
-        rows.append({"n": n, "fit_s": fit, "final_s": final, "ratio": fit / final})
+        stages = ispl.stage_times_
+        rows.append(
+            {"n": n, "fit_s": fit, "final_s": final, "ratio": fit / final, **stages}
+        )
         print(
             f"N={n:6d}  defense {fit:8.1f} s  final classifier {final:7.1f} s  "
-            f"ratio {fit / final:5.2f}",
+            f"ratio {fit / final:5.2f}  (partition {stages['partition']:.0f} s, "
+            f"vote {stages['vote']:.0f} s, refine {stages['refine']:.0f} s)",
             flush=True,
         )
-    ns = np.array([r["n"] for r in rows], dtype=float)
-    ts = np.array([r["fit_s"] for r in rows])
-    result = {"rows": rows, "params": params, "final_epochs": args.final_epochs}
-    if len(rows) >= 2:
-        slope, intercept = np.polyfit(ns, ts, 1)
-        residual = ts - (slope * ns + intercept)
+        if args.out:
+            # Written after every size, so a stopped run keeps what it measured.
+            os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+            with open(args.out, "w") as fh:
+                json.dump(summarize(rows, args, params, argv), fh, indent=2)
+    result = summarize(rows, args, params, argv)
+    if "slope_s_per_1000" in result:
         print(
-            f"slope {1000 * slope:.2f} s per 1,000 images, intercept "
-            f"{intercept:.1f} s, largest deviation from the line "
-            f"{np.max(np.abs(residual) / ts):.0%}"
+            f"slope {result['slope_s_per_1000']:.2f} s per 1,000 images, "
+            f"intercept {result['intercept_s']:.1f} s, largest deviation from "
+            f"the line {result['largest_relative_deviation']:.0%}"
         )
-        result.update(slope_s_per_1000=1000 * slope, intercept_s=intercept)
-    result["machine"] = {
-        "cpus": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-    }
-    if args.out:
-        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-        with open(args.out, "w") as fh:
-            json.dump(result, fh, indent=2)
 
 
 if __name__ == "__main__":

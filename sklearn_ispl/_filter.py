@@ -1,5 +1,6 @@
 """ISPLFilter: the whole defense (partition, vote, refine)."""
 
+import time
 import warnings
 from numbers import Integral, Real
 
@@ -36,7 +37,7 @@ class ISPLFilter(BaseFilter):
     Defaults are the paper's (appendix B.1). They were chosen for 50,000
     CIFAR-10 images; on a few thousand samples the per-epoch settings give
     few gradient steps, so small data may need more epochs per stage. A
-    faster schedule (about 7 times less compute, see the benchmark README) is
+    faster schedule (timed in ``benchmarks/README.md``) is
     ``sklearn_ispl.benchmark.ISPL_PRESETS["fast"]``::
 
         ISPLFilter(
@@ -133,6 +134,8 @@ class ISPLFilter(BaseFilter):
         Column names, when ``X`` is a DataFrame with string columns.
     input_layout_ : str
         How ``X`` was read: "nhw", "nhwc", "nchw", "flat" or "tabular".
+    stage_times_ : dict
+        Wall-clock seconds of the "partition", "vote" and "refine" stages.
 
     See Also
     --------
@@ -225,7 +228,9 @@ class ISPLFilter(BaseFilter):
                 f"samples; got {len(data)}."
             )
         rng = check_random_state(self.random_state)
+        start_time = time.perf_counter()
         components, runs = self._partition(data, rng, return_runs=True)
+        partition_time = time.perf_counter()
 
         voter = BoostedComponentVoter() if self.voter is None else clone(self.voter)
         voter.set_params(device=self.device, n_jobs=self.n_jobs, verbose=self.verbose)
@@ -237,6 +242,7 @@ class ISPLFilter(BaseFilter):
         vote_keep, scores, predictions = voter._vote(
             data, components, weak_learner, rng
         )
+        vote_time = time.perf_counter()
 
         start = vote_keep
         if self.refine_min_score is not None:
@@ -255,6 +261,11 @@ class ISPLFilter(BaseFilter):
             self.refine_epochs,
             self.refine_momentum,
         )
+        self.stage_times_ = {
+            "partition": partition_time - start_time,
+            "vote": vote_time - partition_time,
+            "refine": time.perf_counter() - vote_time,
+        }
         self.components_ = components
         self.component_runs_ = runs
         self.predictions_ = predictions

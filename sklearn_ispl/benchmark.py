@@ -125,9 +125,9 @@ DEFENSES = (
 ISPL_PRESETS = {
     # The paper's settings (appendix B.1): ISPLFilter's defaults.
     "paper": {},
-    # About 7 times less compute than the paper's schedule: a 16/32-filter
-    # CNN (about 3 times faster per epoch than the 32/64 default), two runs,
-    # short warm-ups, 20-epoch voters, 4 self-training rounds of 3 epochs.
+    # A fraction of the paper's compute: a 16/32-filter CNN (about 3 times
+    # faster per epoch than the 32/64 default), two runs, short warm-ups,
+    # 20-epoch voters, 4 self-training rounds of 3 epochs.
     "fast": {
         "weak_learner": make_weak_learner(module__n_filters=16, module__n_hidden=64),
         "n_runs": 2,
