@@ -28,6 +28,16 @@ class BaseFilter(OneToOneFeatureMixin, BaseEstimator):
 
     Subclasses implement ``_fit_filter(data, **fit_params)`` and return the
     keep mask and the per-sample scores (lower means less trustworthy).
+
+    A fit that raises or is interrupted leaves no fitted attribute behind, so
+    the object reads as unfitted (``check_is_fitted`` raises
+    ``NotFittedError``) until a later ``fit`` succeeds.
+
+    Fitted filters pickle (``pickle``, ``joblib.dump``) with every fitted
+    attribute: they keep arrays (masks, scores, components, each weak
+    learner's predictions) but no weak learner, since every learner is
+    released once its predictions are taken. Pickles therefore stay small and
+    hold no torch modules.
     """
 
     _parameter_constraints: dict = {
@@ -66,21 +76,31 @@ class BaseFilter(OneToOneFeatureMixin, BaseEstimator):
         self._validate_params()
         # A refit starts from nothing: no attribute of an earlier fit may
         # survive a fit that fails or is interrupted.
+        self._clear_fitted_attributes()
+        try:
+            self._check_params()
+            X, y_encoded = check_filter_input(self, X, y, self.image_shape)
+            data = prepare_data(
+                X, y_encoded, len(self.classes_), self.input_layout_, self.image_shape
+            )
+            keep_mask, scores = self._fit_filter(data, **fit_params)
+            self.scores_ = np.asarray(scores, dtype=np.float64)
+            self.keep_mask_ = np.asarray(keep_mask, dtype=bool)
+            self.sample_indices_ = np.flatnonzero(self.keep_mask_)
+        except BaseException:
+            # Validation sets classes_ and n_features_in_ before training
+            # starts; a fit that raises or is interrupted (KeyboardInterrupt
+            # included) must not leave them behind, or check_is_fitted would
+            # take the object for a fitted filter.
+            self._clear_fitted_attributes()
+            raise
+        return self
+
+    def _clear_fitted_attributes(self):
         for attr in [
             a for a in vars(self) if a.endswith("_") and not a.startswith("_")
         ]:
             delattr(self, attr)
-        self._check_params()
-        X, y_encoded = check_filter_input(self, X, y, self.image_shape)
-        data = prepare_data(
-            X, y_encoded, len(self.classes_), self.input_layout_, self.image_shape
-        )
-        keep_mask, scores = self._fit_filter(data, **fit_params)
-        # Assigned last, so an interrupted fit leaves nothing that looks fitted.
-        self.scores_ = np.asarray(scores, dtype=np.float64)
-        self.keep_mask_ = np.asarray(keep_mask, dtype=bool)
-        self.sample_indices_ = np.flatnonzero(self.keep_mask_)
-        return self
 
     def fit_resample(self, X, y, **fit_params):
         """Fit the filter and return the kept samples.

@@ -1,6 +1,7 @@
 """Input checks shared by every filter, run before any training starts."""
 
 from dataclasses import dataclass
+from numbers import Integral, Real
 
 import numpy as np
 from imblearn.utils import check_target_type
@@ -68,7 +69,16 @@ def check_filter_input(estimator, X, y, image_shape=None):
     layout = infer_layout(X.shape, image_shape)
     if layout == "tabular" and X.ndim != 2:
         raise ValueError(f"X must be 2-D to be read as tabular rows; got {X.ndim}-D.")
-    estimator.n_features_in_ = int(np.prod(X.shape[1:]))
+    n_values = int(np.prod(X.shape[1:]))
+    if n_values == 0:
+        # scikit-learn only counts features of 2-D arrays: an image array
+        # with a zero-length axis would otherwise reach the learners.
+        raise ValueError(
+            f"X holds 0 values per sample (shape={X.shape}); each sample "
+            "needs at least one pixel or feature."
+        )
+    _check_float32_range(X)
+    estimator.n_features_in_ = n_values
     estimator.input_layout_ = layout
 
     classes, y_encoded = np.unique(y1d, return_inverse=True)
@@ -81,17 +91,49 @@ def check_filter_input(estimator, X, y, image_shape=None):
     return X, y_encoded.astype(np.int64)
 
 
+def _check_float32_range(X):
+    """Refuse values that overflow the float32 working copy of ``X``."""
+    if X.dtype.kind != "f" or X.dtype.itemsize <= 4:
+        return
+    # min and max make no temporary copy of X (np.abs would).
+    limit = np.finfo(np.float32).max
+    if X.size and (X.max() > limit or X.min() < -limit):
+        raise ValueError(
+            f"X holds values too large for float32 (|x| > {limit:.3g}); the "
+            "weak learners train on a float32 copy of X. Rescale X."
+        )
+
+
+def _label_kind(value):
+    if value is None or type(value).__name__ == "NAType":
+        return "missing"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bytes):
+        return "bytes"
+    if isinstance(value, bool | np.bool_):
+        return "bool"
+    if isinstance(value, Integral):
+        return "integer"
+    if isinstance(value, Real):
+        return "missing" if value != value else "float"
+    return type(value).__name__
+
+
 def _check_label_types(y):
-    """Refuse labels that mix strings and numbers, which cannot be ordered."""
+    """Refuse labels that are missing or mix types, which cannot be ordered."""
     values = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y, dtype=object)
     if values.dtype == object and values.size:
-        kinds = {
-            "string" if isinstance(v, str | bytes) else "number" for v in values.ravel()
-        }
+        kinds = {_label_kind(v) for v in values.ravel()}
+        if "missing" in kinds:
+            raise ValueError(
+                "y contains missing labels (None, NaN or NA); every sample "
+                "needs a label."
+            )
         if len(kinds) > 1:
             raise ValueError(
-                "y mixes labels of different types (strings and numbers); "
-                "give every label the same type."
+                "y mixes labels of different types "
+                f"({', '.join(sorted(kinds))}); give every label the same type."
             )
 
 

@@ -1,0 +1,197 @@
+"""Measure the peak memory of an ISPLFilter fit against the size of X.
+
+Loads a stratified Fashion-MNIST subset of ``--n`` images, then fits
+``ISPLFilter`` while a background thread samples the resident set size (RSS)
+of this process and of all its child processes (joblib workers). Prints the
+size of X, of the float32 working copy the filter trains on, the RSS before
+the fit (X already loaded), the peak RSS above it, and that peak as a
+multiple of X's size.
+
+RSS of worker processes is summed, so memory they share with this process
+(read-only memory maps of the data, shared libraries) is counted more than
+once: with ``--n-jobs`` above 1 the peak is an upper bound.
+
+Usage::
+
+    python benchmarks/memory.py --n 60000 --out benchmarks/results/memory.json
+    python benchmarks/memory.py --n 6000 \\
+        --params '{"n_runs": 1, "n_components": 4, "refine_rounds": 1}'
+"""
+
+import argparse
+import gc
+import json
+import os
+import platform
+import threading
+import time
+
+import numpy as np
+import torch
+
+from sklearn_ispl import ISPLFilter
+from sklearn_ispl.datasets import load_fashion_mnist
+
+try:
+    import psutil
+except ImportError:  # the /proc fallback below covers Linux
+    psutil = None
+
+MIB = 2**20
+
+
+def _subset(X, y, n, seed=0):
+    """A class-balanced subset of ``n`` rows, in their original order."""
+    rng = np.random.RandomState(seed)
+    per_class = n // 10
+    idx = np.concatenate(
+        [
+            rng.choice(np.flatnonzero(y == c), per_class, replace=False)
+            for c in range(10)
+        ]
+    )
+    idx.sort()
+    return X[idx], y[idx]
+
+
+def _proc_rss(pid):
+    with open(f"/proc/{pid}/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _proc_children(pid):
+    """All descendants of ``pid``, from the parent ids in /proc/*/stat."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                # The command name may hold spaces; fields restart after ')'.
+                fields = fh.read().rsplit(")", 1)[1].split()
+            parents[int(entry)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we looked
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        kids = [p for p, pp in parents.items() if pp == parent]
+        found += kids
+        frontier += kids
+    return found
+
+
+def tree_rss(pid=None):
+    """RSS in bytes of process ``pid`` (default: this one) and its descendants."""
+    pid = os.getpid() if pid is None else pid
+    if psutil is not None:
+        proc = psutil.Process(pid)
+        total = proc.memory_info().rss
+        for child in proc.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                pass  # the worker ended while we looked
+        return total
+    total = _proc_rss(pid)
+    for child in _proc_children(pid):
+        try:
+            total += _proc_rss(child)
+        except OSError:
+            pass
+    return total
+
+
+class PeakSampler:
+    """Sample :func:`tree_rss` every ``interval`` seconds in a thread."""
+
+    def __init__(self, interval=0.05):
+        self.interval = interval
+        self.peak = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss())
+            self.samples += 1
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        # One last sample: the fit's own final allocations.
+        self.peak = max(self.peak, tree_rss())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=60000, help="training images")
+    parser.add_argument("--params", default="{}", help="ISPLFilter params (JSON)")
+    parser.add_argument("--n-jobs", type=int, default=None)
+    parser.add_argument("--interval", type=float, default=0.05, help="seconds")
+    parser.add_argument("--out", default=None, help="write the results as JSON")
+    args = parser.parse_args(argv)
+    params = json.loads(args.params)
+
+    X_all, y_all = load_fashion_mnist()
+    X, y = _subset(X_all, y_all, args.n)
+    del X_all, y_all
+    gc.collect()
+    ispl = ISPLFilter(random_state=0, n_jobs=args.n_jobs)
+    ispl.set_params(**params)
+
+    x_bytes = X.nbytes
+    working_bytes = X.size * np.dtype(np.float32).itemsize
+    baseline = tree_rss()
+    start = time.perf_counter()
+    with PeakSampler(args.interval) as sampler:
+        ispl.fit(X, y)
+    seconds = time.perf_counter() - start
+    above = sampler.peak - baseline
+
+    result = {
+        "n": len(y),
+        "params": params,
+        "n_jobs": args.n_jobs,
+        "x_bytes": int(x_bytes),
+        "x_dtype": str(X.dtype),
+        "float32_copy_bytes": int(working_bytes),
+        "baseline_rss_bytes": int(baseline),
+        "peak_rss_bytes": int(sampler.peak),
+        "peak_above_baseline_bytes": int(above),
+        "peak_above_baseline_over_x": above / x_bytes,
+        "peak_above_baseline_over_float32_copy": above / working_bytes,
+        "fit_seconds": seconds,
+        "samples": sampler.samples,
+        "rss_source": "psutil" if psutil is not None else "/proc",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+        },
+    }
+    print(
+        f"N={len(y)}  X {x_bytes / MIB:.1f} MiB ({X.dtype})  "
+        f"float32 copy {working_bytes / MIB:.1f} MiB  "
+        f"RSS before fit {baseline / MIB:.1f} MiB  "
+        f"peak above it {above / MIB:.1f} MiB  "
+        f"= {above / x_bytes:.1f} x X, {above / working_bytes:.1f} x float32 copy  "
+        f"(fit {seconds:.0f} s, {sampler.samples} samples)",
+        flush=True,
+    )
+    if args.out:
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+        with open(args.out, "w") as fh:
+            json.dump(result, fh, indent=2)
+    return result
+
+
+if __name__ == "__main__":
+    main()
