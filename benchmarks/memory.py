@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from sklearn_ispl import ISPLFilter
+from sklearn_ispl.benchmark import _build_defense, _jsonable, parse_defense_params
 from sklearn_ispl.datasets import load_fashion_mnist
 
 try:
@@ -132,19 +133,23 @@ class PeakSampler:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=60000, help="training images")
-    parser.add_argument("--params", default="{}", help="ISPLFilter params (JSON)")
+    parser.add_argument(
+        "--params",
+        default="{}",
+        help="ISPLFilter settings: a preset name (fast, paper, ...) or JSON",
+    )
     parser.add_argument("--n-jobs", type=int, default=None)
     parser.add_argument("--interval", type=float, default=0.05, help="seconds")
     parser.add_argument("--out", default=None, help="write the results as JSON")
     args = parser.parse_args(argv)
-    params = json.loads(args.params)
+    params = parse_defense_params(args.params)
 
     X_all, y_all = load_fashion_mnist()
     X, y = _subset(X_all, y_all, args.n)
     del X_all, y_all
     gc.collect()
-    ispl = ISPLFilter(random_state=0, n_jobs=args.n_jobs)
-    ispl.set_params(**params)
+    run_params = {"random_state": 0, "n_jobs": args.n_jobs}
+    ispl, _, _ = _build_defense(ISPLFilter, params, run_params, strict=True)
 
     x_bytes = X.nbytes
     working_bytes = X.size * np.dtype(np.float32).itemsize
@@ -157,7 +162,7 @@ def main(argv=None):
 
     result = {
         "n": len(y),
-        "params": params,
+        "params": _jsonable(params),
         "n_jobs": args.n_jobs,
         "x_bytes": int(x_bytes),
         "x_dtype": str(X.dtype),
@@ -168,6 +173,7 @@ def main(argv=None):
         "peak_above_baseline_over_x": above / x_bytes,
         "peak_above_baseline_over_float32_copy": above / working_bytes,
         "fit_seconds": seconds,
+        "stage_seconds": ispl.stage_times_,
         "samples": sampler.samples,
         "rss_source": "psutil" if psutil is not None else "/proc",
         "machine": {
