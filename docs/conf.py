@@ -61,6 +61,26 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
 }
 
+# Methods every estimator or torch module inherits are documented by
+# scikit-learn and PyTorch; their docstrings refer to labels of those sites.
+_FOREIGN_MODULES = ("torch.", "sklearn.")
+
+
+def _skip_foreign_member(app, what, name, obj, skip, options):
+    if name == "get_metadata_routing" or (
+        name.startswith("set_") and name.endswith("_request")
+    ):
+        return True
+    module = getattr(obj, "__module__", None) or ""
+    if what == "class" and module.startswith(_FOREIGN_MODULES):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_foreign_member)
+
+
 html_theme = "pydata_sphinx_theme"
 html_title = f"sklearn-ispl {version}"
 html_theme_options = {
