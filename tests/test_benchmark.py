@@ -10,6 +10,7 @@ import sklearn_ispl
 from sklearn_ispl import benchmark
 from sklearn_ispl.benchmark import (
     DEFENSES,
+    _runner,
     available_defenses,
     benchmark_scenarios,
     get_profile,
@@ -281,13 +282,13 @@ class TestEndToEnd:
     ):
         out, first = first_run
         trainings = []
-        real_train = benchmark._train_final
+        real_train = _runner._train_final
 
         def counting(*args):
             trainings.append(args)
             return real_train(*args)
 
-        monkeypatch.setattr(benchmark, "_train_final", counting)
+        monkeypatch.setattr(_runner, "_train_final", counting)
         monkeypatch.setattr(
             sklearn_ispl.ISPLFilter,
             "fit",
@@ -310,13 +311,13 @@ class TestEndToEnd:
     ):
         out, first = first_run
         trainings = []
-        real_train = benchmark._train_final
+        real_train = _runner._train_final
 
         def counting(*args):
             trainings.append(args)
             return real_train(*args)
 
-        monkeypatch.setattr(benchmark, "_train_final", counting)
+        monkeypatch.setattr(_runner, "_train_final", counting)
         # The finished scenario and ISPL are skipped; for the new scenario the
         # clean model comes from the cache, only the fake defense runs.
         results = run_benchmark(
@@ -360,7 +361,7 @@ def test_defense_error_is_recorded(tmp_path, monkeypatch):
             raise RuntimeError("boom")
 
     monkeypatch.setattr(sklearn_ispl, BASELINES[0].class_name, Broken)
-    monkeypatch.setattr(benchmark, "_train_final", _fake_train)
+    monkeypatch.setattr(_runner, "_train_final", _fake_train)
     results = run_benchmark(
         tiny_profile(), tmp_path, scenarios="5", defenses=["ss"], progress=False
     )

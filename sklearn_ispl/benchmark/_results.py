@@ -1,0 +1,155 @@
+"""The results file: JSON-ready values, atomic writes, run records, resume."""
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from ._defenses import parse_defense_params
+
+#: Version of the layout of ``results.json``.
+RESULTS_FORMAT = 1
+
+
+def _jsonable(value):
+    """Turn settings (possibly holding estimators) into JSON-ready values."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if hasattr(value, "get_params"):
+        return {
+            "estimator": type(value).__name__,
+            # skorch keeps private bookkeeping (a set, ordered differently
+            # per process) among its params; it is not a setting.
+            "params": _jsonable(
+                {
+                    k: v
+                    for k, v in value.get_params(deep=False).items()
+                    if not k.startswith("_")
+                }
+            ),
+        }
+    if isinstance(value, type):
+        return value.__name__
+    return repr(value)
+
+
+def _write_json_atomic(path, data):
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=1, allow_nan=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _git_commit():
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    return head or None, bool(dirty)
+
+
+def _machine(device):
+    import sklearn
+    import torch
+
+    info = {
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "torch": torch.__version__,
+        "device": device,
+    }
+    if hasattr(os, "getloadavg"):
+        # Timings on a shared machine mean little without its load.
+        info["load_average_at_start"] = [round(v, 2) for v in os.getloadavg()]
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def _profile_record(profile):
+    record = _jsonable(asdict(profile))
+    record["defense_params"] = {
+        key: _jsonable(
+            parse_defense_params(value, key) if key == "isplfilter" else value
+        )
+        for key, value in profile.defense_params.items()
+    }
+    return record
+
+
+# Profile fields that define what is measured: a results file made with other
+# values cannot be resumed.
+_DATA_FIELDS = (
+    "dataset",
+    "n_train",
+    "n_test",
+    "test_size",
+    "max_value",
+    "min_contrast",
+    "final_epochs",
+    "final_params",
+    "seed",
+)
+
+
+def _load_results(path, profile):
+    if not path.exists():
+        return None
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(
+            f"{path} exists but cannot be read ({exc}); move it away or choose "
+            "another output folder."
+        ) from None
+    stored = results.get("profile", {})
+    current = _profile_record(profile)
+    changed = [k for k in _DATA_FIELDS if stored.get(k) != current.get(k)]
+    if results.get("format") != RESULTS_FORMAT or changed:
+        raise ValueError(
+            f"{path} holds results of other settings ({', '.join(changed) or 'format'}"
+            " differ); choose another output folder to start afresh."
+        )
+    return results
