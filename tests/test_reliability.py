@@ -81,12 +81,19 @@ def assert_same_value(a, b, name):
         assert type(a) is type(b) and a == b, name
 
 
-def assert_same_fit(a, b):
-    """Every fitted attribute of ``a`` equals that of ``b``, arrays exactly."""
+# Wall-clock measurements differ between any two fits.
+TIMINGS = {"stage_times_"}
+
+
+def assert_same_fit(a, b, ignore=TIMINGS):
+    """Every fitted attribute of ``a`` equals that of ``b``, arrays exactly.
+
+    Attributes in ``ignore`` need only be present in both.
+    """
     attrs_a, attrs_b = fitted_attributes(a), fitted_attributes(b)
     assert attrs_a.keys() == attrs_b.keys()
     assert "keep_mask_" in attrs_a
-    for name in attrs_a:
+    for name in attrs_a.keys() - set(ignore):
         assert_same_value(attrs_a[name], attrs_b[name], name)
 
 
@@ -221,7 +228,7 @@ def _joblib_round_trip(estimator, tmp_path):
 def test_fitted_filter_survives_a_round_trip(fitted, round_trip, tmp_path, digits):
     loaded = round_trip(fitted, tmp_path)
     check_is_fitted(loaded)
-    assert_same_fit(loaded, fitted)
+    assert_same_fit(loaded, fitted, ignore=())
     assert repr(loaded.get_params()) == repr(fitted.get_params())
     # The loaded filter refits to the same answer.
     X, y = digits
@@ -236,6 +243,8 @@ def test_fitted_filter_holds_no_weak_learner(fitted):
         assert name not in payload
     for value in fitted_attributes(fitted).values():
         values = value if isinstance(value, list) else [value]
+        if isinstance(value, dict):
+            values = list(value.values())
         for v in values:
             assert isinstance(v, np.ndarray | np.generic | int | float | str), type(v)
 
