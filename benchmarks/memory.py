@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 import torch
+from speed import _subset  # the same class-balanced subsets as the speed runs
 
 from sklearn_ispl import ISPLFilter
 from sklearn_ispl.benchmark import _build_defense, _jsonable, parse_defense_params
@@ -39,20 +40,6 @@ except ImportError:  # the /proc fallback below covers Linux
     psutil = None
 
 MIB = 2**20
-
-
-def _subset(X, y, n, seed=0):
-    """A class-balanced subset of ``n`` rows, in their original order."""
-    rng = np.random.RandomState(seed)
-    per_class = n // 10
-    idx = np.concatenate(
-        [
-            rng.choice(np.flatnonzero(y == c), per_class, replace=False)
-            for c in range(10)
-        ]
-    )
-    idx.sort()
-    return X[idx], y[idx]
 
 
 def _proc_rss(pid):
