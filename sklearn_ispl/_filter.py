@@ -7,10 +7,10 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import HasMethods, Interval
 
 from ._base import BaseFilter
-from ._learners import run_tasks
+from ._learners import check_weak_learner, run_tasks
 from ._partition import ispl_run
 from ._refine import self_train
 from ._vote import BoostedComponentVoter
@@ -44,7 +44,9 @@ class ISPLFilter(BaseFilter):
             weak_learner=make_weak_learner(module__n_filters=16, module__n_hidden=64),
             n_runs=2, warmup_epochs=2, epochs_per_iteration=2,
             voter=BoostedComponentVoter(n_epochs=20),
-            refine_rounds=4, refine_epochs=3,
+            refine_learner=make_weak_learner(),
+            refine_rounds=6, refine_epochs=3,
+            refine_folds=2, refine_keep_ratio=0.3,
         )
 
     Parameters
@@ -92,6 +94,30 @@ class ISPLFilter(BaseFilter):
         sample (the paper). A deviation from the paper: poison that slips
         through the vote can teach the refine model the trigger, after which
         the refine stage re-admits it; a stricter start avoids that.
+    refine_folds : int, default=1
+        1: one refine model judges every sample, including those it trained
+        on (the paper). ``k >= 2``: cross-fitting; the samples are split into
+        ``k`` stratified folds and each fold is judged by a model trained on
+        the kept samples of the other folds, so no model vouches for a
+        sample it memorised (a deviation from the paper). The models share
+        the epochs: the cost is about that of one model.
+    refine_keep_ratio : float in (0, 1], default=1.0
+        The final keep rule: a sample stays when the refine model's smoothed
+        probability of its label is at least this times that of its most
+        likely class. 1.0: the label must be the most likely class (the
+        paper). Lower values give back hard clean samples of confusable
+        classes, which keep some probability on their label, while poison
+        (an image its model calls the source class) is a confident
+        contradiction. On two 6,000-image Fashion-MNIST scenarios, 0.3 cut
+        the clean samples removed from 19-23% to 14-18% and kept no more
+        poison (``benchmarks/README.md``). Only the final
+        decision is relaxed; the sets self-training trains on follow the
+        argmax rule. A deviation from the paper.
+    refine_learner : estimator, default=None
+        The refine stage's model; None: ``weak_learner``. Unlike the
+        component learners, it trains on most of the data and its errors
+        become false positives, so a larger model than the weak learner can
+        pay here (a deviation from the paper, which uses one model).
     image_shape : tuple, default=None
         ``(height, width)`` or ``(height, width, channels)`` when ``X`` is
         2-D with one flattened image per row; None reads 2-D ``X`` as
@@ -170,6 +196,9 @@ class ISPLFilter(BaseFilter):
         "refine_epochs": [Interval(Integral, 1, None, closed="left")],
         "refine_momentum": [Interval(Real, 0, 1, closed="left")],
         "refine_min_score": [Interval(Real, 0, 1, closed="both"), None],
+        "refine_folds": [Interval(Integral, 1, None, closed="left")],
+        "refine_keep_ratio": [Interval(Real, 0, 1, closed="right")],
+        "refine_learner": [HasMethods(["partial_fit", "predict_proba"]), None],
     }
 
     def __init__(
@@ -188,6 +217,9 @@ class ISPLFilter(BaseFilter):
         refine_epochs=5,
         refine_momentum=0.8,
         refine_min_score=None,
+        refine_folds=1,
+        refine_keep_ratio=1.0,
+        refine_learner=None,
         image_shape=None,
         device="cpu",
         n_jobs=None,
@@ -207,6 +239,9 @@ class ISPLFilter(BaseFilter):
         self.refine_epochs = refine_epochs
         self.refine_momentum = refine_momentum
         self.refine_min_score = refine_min_score
+        self.refine_folds = refine_folds
+        self.refine_keep_ratio = refine_keep_ratio
+        self.refine_learner = refine_learner
         self.image_shape = image_shape
         self.device = device
         self.n_jobs = n_jobs
@@ -215,6 +250,8 @@ class ISPLFilter(BaseFilter):
 
     def _check_params(self):
         super()._check_params()
+        if self.refine_learner is not None:
+            check_weak_learner(self.refine_learner)
         if self.voter is not None and not isinstance(self.voter, BoostedComponentVoter):
             raise ValueError(
                 "voter must be a BoostedComponentVoter or None; got "
@@ -253,13 +290,15 @@ class ISPLFilter(BaseFilter):
             start = vote_keep & (scores >= self.refine_min_score)
         keep, support = self_train(
             data,
-            self.weak_learner,
+            self.weak_learner if self.refine_learner is None else self.refine_learner,
             start,
             rng.randint(np.iinfo(np.int32).max),
             self.device,
             self.refine_rounds,
             self.refine_epochs,
             self.refine_momentum,
+            self.refine_folds,
+            self.refine_keep_ratio,
         )
         self.stage_times_ = {
             "partition": partition_time - start_time,

@@ -348,3 +348,48 @@ def test_warns_when_most_samples_are_removed(monkeypatch, poisoned_digits):
     )
     with pytest.warns(UserWarning, match="kept only 0 of"):
         ispl.fit(X.reshape(len(X), -1), y)
+
+
+def test_refine_settings_reach_the_refine_stage(monkeypatch, poisoned_digits):
+    import sklearn_ispl._filter as filter_module
+
+    X, y, _, _ = poisoned_digits
+    calls = []
+    real = filter_module.self_train
+
+    def spy(data, weak_learner, keep, seed, device, *args):
+        calls.append((weak_learner, args))
+        return real(data, weak_learner, keep, seed, device, *args)
+
+    monkeypatch.setattr(filter_module, "self_train", spy)
+    refine_model = SGDClassifier(loss="log_loss", alpha=1e-2)
+    ispl = _linear(
+        n_runs=1,
+        refine_learner=refine_model,
+        refine_folds=3,
+        refine_keep_ratio=0.4,
+    ).fit(X, y)
+    (learner, args) = calls[0]
+    assert learner is refine_model
+    assert args[-2:] == (3, 0.4)
+    # The relaxed rule keeps at least what the argmax rule keeps.
+    strict = _linear(n_runs=1, refine_learner=refine_model, refine_folds=3).fit(X, y)
+    assert (ispl.keep_mask_ >= strict.keep_mask_).all()
+    # The refine learner is a parameter, not fitted in place.
+    assert not hasattr(refine_model, "coef_")
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"refine_folds": 0}, "refine_folds"),
+        ({"refine_keep_ratio": 0.0}, "refine_keep_ratio"),
+        ({"refine_keep_ratio": 1.5}, "refine_keep_ratio"),
+        ({"refine_learner": "cnn"}, "refine_learner"),
+    ],
+)
+def test_bad_refine_settings_are_refused_before_training(params, match):
+    X = np.zeros((20, 4))
+    y = np.arange(20) % 2
+    with pytest.raises((ValueError, TypeError), match=match):
+        _linear(**params).fit(X, y)

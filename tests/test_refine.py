@@ -1,0 +1,142 @@
+"""The refine stage: self-training, cross-fitting and the keep rule."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import SGDClassifier
+
+from sklearn_ispl import _refine
+from sklearn_ispl._refine import _stratified_folds, self_train
+from sklearn_ispl._validation import prepare_data
+
+
+def _blobs(n=400, flip=0.1, seed=0, sep=3.0):
+    """Two classes with a share of labels flipped (the 'poison')."""
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, 2) + np.where(rng.rand(n) < 0.5, sep, -sep)[:, None]
+    truth = (X[:, 0] > 0).astype(np.int64)
+    flipped = rng.rand(n) < flip
+    y = np.where(flipped, 1 - truth, truth)
+    return prepare_data(X, y, 2, "tabular"), flipped
+
+
+def _sgd():
+    return SGDClassifier(loss="log_loss", random_state=0)
+
+
+def test_stratified_folds_spread_every_class_evenly():
+    y = np.repeat([0, 1, 2], [10, 7, 3])
+    fold_of = _stratified_folds(y, 3, np.random.RandomState(0))
+    counts = np.array([np.bincount(fold_of[y == c], minlength=3) for c in range(3)])
+    # Each class splits as evenly as its size allows.
+    assert (counts.max(axis=1) - counts.min(axis=1) <= 1).all()
+    np.testing.assert_array_equal(counts.sum(axis=1), [10, 7, 3])
+    assert (_stratified_folds(y, 1, np.random.RandomState(0)) == 0).all()
+
+
+class _Spy:
+    """Record which rows each refine learner trains on and judges."""
+
+    def __init__(self, monkeypatch):
+        self.log = []
+        real = _refine.build_learner
+
+        def build(*args, **kwargs):
+            learner = real(*args, **kwargs)
+            entry = {"trained": set(), "judged": set()}
+            self.log.append(entry)
+            fit, predict = learner.fit_epochs, learner.predict_proba
+
+            def fit_epochs(indices, epochs):
+                entry["trained"].update(np.asarray(indices).tolist())
+                return fit(indices, epochs)
+
+            def predict_proba(indices=None):
+                entry["judged"].update(np.asarray(indices).tolist())
+                return predict(indices)
+
+            learner.fit_epochs, learner.predict_proba = fit_epochs, predict_proba
+            return learner
+
+        monkeypatch.setattr(_refine, "build_learner", build)
+
+
+def test_cross_fitting_never_judges_a_sample_with_a_model_trained_on_it(
+    monkeypatch,
+):
+    data, flipped = _blobs()
+    spy = _Spy(monkeypatch)
+    keep, support = self_train(data, _sgd(), ~flipped, 0, "cpu", 3, 2, 0.5, folds=3)
+    assert len(spy.log) == 3
+    judged = set()
+    for entry in spy.log:
+        assert entry["trained"], "a fold model never trained"
+        assert not entry["trained"] & entry["judged"]
+        judged |= entry["judged"]
+    # Every sample gets a held-out judgement.
+    assert judged == set(range(len(data)))
+    assert np.isfinite(support).all()
+
+
+def test_one_fold_is_the_paper_rule(monkeypatch):
+    data, flipped = _blobs()
+    spy = _Spy(monkeypatch)
+    self_train(data, _sgd(), ~flipped, 0, "cpu", 2, 1, 0.5, folds=1)
+    (entry,) = spy.log
+    # The paper's single model judges the samples it trained on too.
+    assert entry["trained"] <= entry["judged"]
+    assert entry["judged"] == set(range(len(data)))
+
+
+@pytest.mark.parametrize("folds", [1, 2])
+def test_keep_ratio_relaxes_only_the_final_decision(monkeypatch, folds):
+    # Overlapping classes: some clean samples get middling support.
+    data, flipped = _blobs(flip=0.05, seed=1, sep=0.7)
+    trained = []
+    real = _refine.build_learner
+
+    def build(*args, **kwargs):
+        learner = real(*args, **kwargs)
+        fit = learner.fit_epochs
+
+        def fit_epochs(indices, epochs):
+            trained.append(np.sort(indices))
+            return fit(indices, epochs)
+
+        learner.fit_epochs = fit_epochs
+        return learner
+
+    monkeypatch.setattr(_refine, "build_learner", build)
+    args = (data, _sgd(), ~flipped, 0, "cpu", 3, 1, 0.5)
+    argmax_keep, support = self_train(*args, folds=folds)
+    argmax_trained = list(trained)
+    trained.clear()
+    relaxed_keep, relaxed_support = self_train(*args, folds=folds, keep_ratio=0.2)
+    # Same seed, same training sets round after round: only the returned
+    # decision differs.
+    assert len(trained) == len(argmax_trained)
+    for a, b in zip(trained, argmax_trained, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(support, relaxed_support)
+    # Two classes: p(label) >= 0.2 * max(p) is p(label) >= 0.2 / 1.2.
+    np.testing.assert_array_equal(relaxed_keep, support >= 0.2 / 1.2 - 1e-12)
+    assert (relaxed_keep >= argmax_keep).all()
+    assert relaxed_keep.sum() > argmax_keep.sum()
+
+
+@pytest.mark.parametrize("folds", [1, 2])
+def test_flipped_labels_are_removed(folds):
+    data, flipped = _blobs()
+    keep, _ = self_train(
+        data, _sgd(), ~flipped, 0, "cpu", 2, 2, 0.5, folds=folds, keep_ratio=0.3
+    )
+    assert keep[flipped].mean() < 0.2
+    assert keep[~flipped].mean() > 0.9
+
+
+def test_nothing_to_train_on_returns_the_start():
+    data, _ = _blobs(n=50)
+    start = np.zeros(50, dtype=bool)
+    keep, support = self_train(data, _sgd(), start, 0, "cpu", 3, 1, 0.5, folds=2)
+    assert not keep.any() and np.isnan(support).all()
+    keep, support = self_train(data, _sgd(), ~start, 0, "cpu", 0, 1, 0.5, folds=2)
+    assert keep.all() and np.isnan(support).all()
