@@ -405,3 +405,49 @@ def test_summarize_by_hand():
     assert s["isplfilter"]["mean_fp_share"] == pytest.approx(0.1)
     assert s["isplfilter"]["mean_fn_share"] == pytest.approx(0.25)
     assert s["no_defense"]["n_asr_below_1pct"] == 0
+
+
+def test_git_commit_is_only_read_from_a_checkout_of_the_package(tmp_path, monkeypatch):
+    import shutil
+    import subprocess
+
+    from sklearn_ispl.benchmark import _results
+
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+    # A package copy inside some unrelated repository (site-packages inside
+    # a pyenv checkout): that repository's HEAD must not be recorded.
+    repo = tmp_path / "other"
+    (repo / "pkg").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "README").write_text("x")
+    subprocess.run(
+        ["git", "-C", str(repo), "add", "README"], check=True, capture_output=True
+    )
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "x",
+        ],
+        check=True,
+    )
+    fake = repo / "pkg" / "_results.py"
+    fake.write_text("")
+    (repo / "pkg" / "_runner.py").write_text("")
+    monkeypatch.setattr(_results, "__file__", str(fake))
+    assert _results._git_commit() == (None, None)
+    # Once the module is tracked there, that checkout's HEAD is recorded.
+    subprocess.run(
+        ["git", "-C", str(repo), "add", "pkg"], check=True, capture_output=True
+    )
+    head, dirty = _results._git_commit()
+    assert head is not None and len(head) == 40
+    assert dirty is True

@@ -60,24 +60,31 @@ def _write_json_atomic(path, data):
 
 
 def _git_commit():
+    """HEAD and dirtiness of the checkout this package runs from.
+
+    (None, None) when the package is not inside a git checkout of its own
+    sources, e.g. installed into a site-packages folder that happens to lie
+    in some other repository (pyenv's, say): that repository's HEAD would say
+    nothing about the code that ran.
+    """
     here = Path(__file__).resolve().parent
+
+    def git(*args):
+        return subprocess.run(
+            ["git", *args],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
+        tracked = git("ls-files", "--", "_runner.py")
+        if not tracked:
+            return None, None
+        head = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return None, None
     return head or None, bool(dirty)
