@@ -451,3 +451,17 @@ def test_git_commit_is_only_read_from_a_checkout_of_the_package(tmp_path, monkey
     head, dirty = _results._git_commit()
     assert head is not None and len(head) == 40
     assert dirty is True
+
+
+@pytest.mark.parametrize("name", sorted(benchmark.ISPL_PRESETS))
+def test_every_ispl_preset_builds_a_valid_filter(name):
+    from sklearn_ispl import ISPLFilter
+    from sklearn_ispl.benchmark import _build_defense
+
+    params = parse_defense_params(name)
+    ispl, _, _ = _build_defense(ISPLFilter, params, {"random_state": 0}, strict=True)
+    ispl._validate_params()
+    ispl._check_params()
+    for key, value in benchmark.ISPL_PRESETS[name].items():
+        if "__" not in key:
+            assert ispl.get_params()[key] is value or ispl.get_params()[key] == value
