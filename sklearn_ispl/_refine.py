@@ -59,10 +59,10 @@ def self_train(
         return keep, support
     rng = np.random.RandomState(seed)
     fold_of = _stratified_folds(data.y, folds, rng)
-    learners = [
-        build_learner(weak_learner, data, rng.randint(np.iinfo(np.int32).max), device)
-        for _ in range(folds)
-    ]
+    # One fold keeps the single model seeded by ``seed`` itself, so the
+    # paper's setting gives the same result as before folds existed.
+    seeds = [seed] if folds == 1 else rng.randint(np.iinfo(np.int32).max, size=folds)
+    learners = [build_learner(weak_learner, data, s, device) for s in seeds]
     rows = np.arange(len(data))
     smoothed = None
     for _ in range(n_rounds):

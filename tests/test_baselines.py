@@ -7,7 +7,7 @@ import pytest
 import torch
 from imblearn.pipeline import Pipeline
 from sklearn.linear_model import LogisticRegression, SGDClassifier
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, cross_val_score
 from threadpoolctl import threadpool_limits
 from torch import nn
 
@@ -696,7 +696,13 @@ def test_all_filters_in_one_grid_search():
         "ConfidentLearningFilter",
     ]
     scores = search.cv_results_["mean_test_score"]
-    assert np.all(scores > 0.8), dict(zip(names, scores, strict=True))
+    # The tiny settings remove some clean digits; none may cost more than
+    # 10 points against the same pipeline without a filter.
+    unfiltered = cross_val_score(LogisticRegression(max_iter=300), X, y, cv=2).mean()
+    assert np.all(scores > unfiltered - 0.10), (
+        unfiltered,
+        dict(zip(names, scores, strict=True)),
+    )
     # The refitted pipeline's filter judged every sample.
     fitted = search.best_estimator_.named_steps["filter"]
     assert len(fitted.keep_mask_) == len(y)
