@@ -63,17 +63,17 @@ def self_train(
     # paper's setting gives the same result as before folds existed.
     seeds = [seed] if folds == 1 else rng.randint(np.iinfo(np.int32).max, size=folds)
     learners = [build_learner(weak_learner, data, s, device) for s in seeds]
+    # Learner k judges fold k and trains on the kept samples outside it; a
+    # single learner trains on every kept sample.
+    judged = [np.flatnonzero(fold_of == k) for k in range(folds)]
+    trainable = [fold_of != k if folds > 1 else True for k in range(folds)]
     rows = np.arange(len(data))
     smoothed = None
     for _ in range(n_rounds):
         proba = np.empty((len(data), data.n_classes))
-        for k, learner in enumerate(learners):
-            if folds == 1:
-                judged, trained = rows, keep
-            else:
-                judged, trained = np.flatnonzero(fold_of == k), keep & (fold_of != k)
-            learner.fit_epochs(np.flatnonzero(trained), epochs)
-            proba[judged] = learner.predict_proba(judged)
+        for learner, fold, allowed in zip(learners, judged, trainable, strict=True):
+            learner.fit_epochs(np.flatnonzero(keep & allowed), epochs)
+            proba[fold] = learner.predict_proba(fold)
         smoothed = (
             proba
             if smoothed is None

@@ -34,10 +34,15 @@ def test_stratified_folds_spread_every_class_evenly():
 
 
 class _Spy:
-    """Record which rows each refine learner trains on and judges."""
+    """Record which rows each refine learner trains on and judges.
+
+    ``log`` holds one entry per learner (rows trained on and judged, as
+    sets); ``fits`` holds every training call's rows, in call order.
+    """
 
     def __init__(self, monkeypatch):
         self.log = []
+        self.fits = []
         real = _refine.build_learner
 
         def build(*args, **kwargs):
@@ -48,6 +53,7 @@ class _Spy:
 
             def fit_epochs(indices, epochs):
                 entry["trained"].update(np.asarray(indices).tolist())
+                self.fits.append(np.sort(indices))
                 return fit(indices, epochs)
 
             def predict_proba(indices=None):
@@ -91,30 +97,16 @@ def test_one_fold_is_the_paper_rule(monkeypatch):
 def test_keep_ratio_relaxes_only_the_final_decision(monkeypatch, folds):
     # Overlapping classes: some clean samples get middling support.
     data, flipped = _blobs(flip=0.05, seed=1, sep=0.7)
-    trained = []
-    real = _refine.build_learner
-
-    def build(*args, **kwargs):
-        learner = real(*args, **kwargs)
-        fit = learner.fit_epochs
-
-        def fit_epochs(indices, epochs):
-            trained.append(np.sort(indices))
-            return fit(indices, epochs)
-
-        learner.fit_epochs = fit_epochs
-        return learner
-
-    monkeypatch.setattr(_refine, "build_learner", build)
+    spy = _Spy(monkeypatch)
     args = (data, _sgd(), ~flipped, 0, "cpu", 3, 1, 0.5)
     argmax_keep, support = self_train(*args, folds=folds)
-    argmax_trained = list(trained)
-    trained.clear()
+    argmax_trained = list(spy.fits)
+    spy.fits.clear()
     relaxed_keep, relaxed_support = self_train(*args, folds=folds, keep_ratio=0.2)
     # Same seed, same training sets round after round: only the returned
     # decision differs.
-    assert len(trained) == len(argmax_trained)
-    for a, b in zip(trained, argmax_trained, strict=True):
+    assert len(spy.fits) == len(argmax_trained)
+    for a, b in zip(spy.fits, argmax_trained, strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(support, relaxed_support)
     # Two classes: p(label) >= 0.2 * max(p) is p(label) >= 0.2 / 1.2.
