@@ -157,3 +157,72 @@ def test_voter_fit_resample_with_component_labels(label_noise):
     X_kept, y_kept = voter.fit_resample(X, y, components=labels)
     np.testing.assert_array_equal(X_kept, X[voter.keep_mask_])
     assert len(voter.components_) == 4
+
+
+class TestMaxSamples:
+    @pytest.fixture
+    def trained_rows(self, monkeypatch):
+        """Rows each component learner trains on, in build order."""
+        from sklearn_ispl import _vote
+
+        rows = []
+        real = _vote.build_learner
+
+        def build(*args, **kwargs):
+            learner = real(*args, **kwargs)
+            fit = learner.fit_epochs
+
+            def fit_epochs(indices, epochs):
+                rows.append(np.asarray(indices).copy())
+                return fit(indices, epochs)
+
+            learner.fit_epochs = fit_epochs
+            return learner
+
+        monkeypatch.setattr(_vote, "build_learner", build)
+        return rows
+
+    @pytest.mark.parametrize(
+        "max_samples, sizes", [(30, [30, 30, 20]), (0.5, [25, 50, 10])]
+    )
+    def test_learners_train_on_a_subsample_of_their_component(
+        self, label_noise, trained_rows, max_samples, sizes
+    ):
+        X, y, _ = label_noise
+        components = [np.arange(0, 50), np.arange(50, 150), np.arange(150, 170)]
+        voter = BoostedComponentVoter(
+            SGDClassifier(loss="log_loss"),
+            n_epochs=1,
+            max_samples=max_samples,
+            random_state=0,
+        ).fit(X, y, components=components)
+        assert [len(r) for r in trained_rows] == sizes
+        for rows, comp in zip(trained_rows, components, strict=True):
+            assert np.isin(rows, comp).all() and len(np.unique(rows)) == len(rows)
+        # Every learner still votes on every sample.
+        assert voter.predictions_.shape == (3, len(y))
+
+    def test_a_cap_above_every_component_changes_nothing(self, label_noise):
+        X, y, _ = label_noise
+        labels = np.arange(len(y)) % 4
+
+        def fit(max_samples):
+            return BoostedComponentVoter(
+                SGDClassifier(loss="log_loss"),
+                n_epochs=3,
+                max_samples=max_samples,
+                random_state=0,
+            ).fit(X, y, components=labels)
+
+        np.testing.assert_array_equal(fit(None).predictions_, fit(len(y)).predictions_)
+        np.testing.assert_array_equal(fit(None).predictions_, fit(1.0).predictions_)
+
+    @pytest.mark.parametrize("bad", [0, -3, 1.5, 0.0, "all"])
+    def test_bad_max_samples_is_refused_before_training(
+        self, label_noise, trained_rows, bad
+    ):
+        X, y, _ = label_noise
+        voter = BoostedComponentVoter(SGDClassifier(loss="log_loss"), max_samples=bad)
+        with pytest.raises(ValueError, match="max_samples"):
+            voter.fit(X, y, components=np.arange(len(y)) % 4)
+        assert trained_rows == []
