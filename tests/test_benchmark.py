@@ -19,7 +19,9 @@ from sklearn_ispl.benchmark import (
     run_benchmark,
     select_scenarios,
     summarize,
+    write_report,
 )
+from sklearn_ispl.benchmark._report import _summary_lines
 
 # ISPLFilter settings that run every stage in a second or two.
 TINY_ISPL = {
@@ -383,12 +385,20 @@ def _fake_train(factory, X, y):
     return _ConstantModel()
 
 
-def test_summarize_by_hand():
-    results = {
+def _two_scenarios():
+    return {
         "clean_training": {"C": 0.9},
         "scenarios": {
             f"{i:02d}": {
-                "scenario": {"index": i},
+                "scenario": {
+                    "index": i,
+                    "source": 0,
+                    "target": 1,
+                    "trigger": "pixel",
+                    "position": [3, 3],
+                    "color": 255,
+                    "eps": 0.1,
+                },
                 "n_train": 110,
                 "n_poison": 10,
                 "no_defense": {"C": 0.9, "A": 0.5},
@@ -399,12 +409,29 @@ def test_summarize_by_hand():
             for i, (c, a, fn) in enumerate([(0.85, 0.0, 0), (0.8, 0.2, 5)])
         },
     }
+
+
+def test_summarize_by_hand():
+    results = _two_scenarios()
     s = summarize(results)
     assert s["isplfilter"]["n_asr_below_1pct"] == 1
     assert s["isplfilter"]["mean_clean_drop_points"] == pytest.approx(7.5)
     assert s["isplfilter"]["mean_fp_share"] == pytest.approx(0.1)
     assert s["isplfilter"]["mean_fn_share"] == pytest.approx(0.25)
     assert s["no_defense"]["n_asr_below_1pct"] == 0
+
+
+def test_report_summarizes_every_scenario_not_a_stored_summary(tmp_path):
+    # A summary stored with the first scenario must not outlive the second.
+    results = _two_scenarios()
+    first = dict(results, scenarios=dict(list(results["scenarios"].items())[:1]))
+    results["summary"] = summarize(first)
+    results["runs"] = [{"command": "test"}]
+    write_report(results, tmp_path)
+    md = (tmp_path / "results.md").read_text()
+    ispl_row = next(r for r in md.splitlines() if r.startswith("| ISPL |"))
+    assert ispl_row.split("|")[2:4] == [" 2 ", " 1 "]
+    assert _summary_lines(results) != _summary_lines(first)
 
 
 def test_git_commit_is_only_read_from_a_checkout_of_the_package(tmp_path, monkeypatch):

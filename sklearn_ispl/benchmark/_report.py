@@ -114,7 +114,7 @@ def _mean(values):
 
 def _summary_lines(results):
     lines = []
-    for item in (results.get("summary") or summarize(results)).values():
+    for item in summarize(results).values():
         if not item["n_scenarios"]:
             continue
         parts = [
@@ -195,7 +195,7 @@ def results_table(results):
         lines.append("| " + " | ".join(row) + " |")
 
     clean = results.get("clean_training") or {}
-    summary = results.get("summary") or summarize(results)
+    summary = summarize(results)
     lines += [
         "",
         f"Clean training (no poison): C = {_pct(clean.get('C'))}%.",

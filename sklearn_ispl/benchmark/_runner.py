@@ -350,7 +350,11 @@ def _run(
                 "run": run_index,
             }
             results["scenarios"][scenario.id] = record
+            # Table, plot and summary follow each finished scenario, so an
+            # interrupted suite leaves a consistent report of what it ran.
+            results["summary"] = summarize(results)
             _write_json_atomic(results_path, results)
+            write_report(results, out)
             nd = record["no_defense"]
             _say(
                 f"{label}: {record['n_poison']} poisoned; M={100 * record['M']:.1f}% "
@@ -383,7 +387,11 @@ def _run(
                 bar,
             )
             results["scenarios"][scenario.id] = record
+            # Table, plot and summary follow each finished scenario, so an
+            # interrupted suite leaves a consistent report of what it ran.
+            results["summary"] = summarize(results)
             _write_json_atomic(results_path, results)
+            write_report(results, out)
 
     run_record["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     run_record["seconds"] = round(time.perf_counter() - started, 1)
