@@ -22,16 +22,15 @@ import argparse
 import gc
 import json
 import os
-import platform
 import threading
 import time
 
 import numpy as np
-import torch
 from speed import _subset  # the same class-balanced subsets as the speed runs
 
 from sklearn_ispl import ISPLFilter
 from sklearn_ispl.benchmark import _build_defense, _jsonable, parse_defense_params
+from sklearn_ispl.benchmark._results import _git_commit, _machine
 from sklearn_ispl.datasets import load_fashion_mnist
 
 try:
@@ -140,6 +139,8 @@ def main(argv=None):
 
     x_bytes = X.nbytes
     working_bytes = X.size * np.dtype(np.float32).itemsize
+    commit, dirty = _git_commit()
+    provenance = {"git_commit": commit, "git_dirty": dirty, "machine": _machine("cpu")}
     baseline = tree_rss()
     start = time.perf_counter()
     with PeakSampler(args.interval) as sampler:
@@ -163,12 +164,7 @@ def main(argv=None):
         "stage_seconds": ispl.stage_times_,
         "samples": sampler.samples,
         "rss_source": "psutil" if psutil is not None else "/proc",
-        "machine": {
-            "cpus": os.cpu_count(),
-            "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-        },
+        **provenance,
     }
     print(
         f"N={len(y)}  X {x_bytes / MIB:.1f} MiB ({X.dtype})  "

@@ -20,12 +20,10 @@ of the partition, vote and refine stages.
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
 import numpy as np
-import torch
 
 from sklearn_ispl import ISPLFilter, make_weak_learner
 from sklearn_ispl._learners import build_learner
@@ -36,6 +34,7 @@ from sklearn_ispl.benchmark import (
     _jsonable,
     parse_defense_params,
 )
+from sklearn_ispl.benchmark._results import _git_commit, _machine
 from sklearn_ispl.datasets import load_fashion_mnist
 
 
@@ -61,7 +60,13 @@ def time_final_classifier(X, y, epochs, seed=0):
     return time.perf_counter() - start
 
 
-def summarize(rows, args, params, argv):
+def _provenance():
+    """The commit and machine a run comes from, taken once at its start."""
+    commit, dirty = _git_commit()
+    return {"git_commit": commit, "git_dirty": dirty, "machine": _machine("cpu")}
+
+
+def summarize(rows, args, params, argv, provenance):
     """Results so far, with the fitted slope once there are two sizes."""
     result = {
         "rows": rows,
@@ -71,12 +76,7 @@ def summarize(rows, args, params, argv):
         "final_params": PROFILES["quick"].final_params,
         "n_jobs": args.n_jobs,
         "command": " ".join(["python benchmarks/speed.py", *(argv or sys.argv[1:])]),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-        },
+        **provenance,
     }
     if len(rows) >= 2:
         ns = np.array([r["n"] for r in rows], dtype=float)
@@ -102,6 +102,7 @@ def main(argv=None):
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     params = parse_defense_params(args.params)
+    provenance = _provenance()
 
     X_all, y_all = load_fashion_mnist()
     rows = []
@@ -127,8 +128,8 @@ def main(argv=None):
             # Written after every size, so a stopped run keeps what it measured.
             os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
             with open(args.out, "w") as fh:
-                json.dump(summarize(rows, args, params, argv), fh, indent=2)
-    result = summarize(rows, args, params, argv)
+                json.dump(summarize(rows, args, params, argv, provenance), fh, indent=2)
+    result = summarize(rows, args, params, argv, provenance)
     if "slope_s_per_1000" in result:
         print(
             f"slope {result['slope_s_per_1000']:.2f} s per 1,000 images, "
