@@ -42,14 +42,36 @@ def train_voter(
 ):
     """Train a fresh weak learner on ``component``; return its label per sample.
 
-    With ``max_samples`` (a count), the learner trains on that many rows drawn
-    at random from the component, when it is larger.
+    With ``max_samples`` (a count), the learner trains on that many rows of
+    the component, when it is larger, spread over its classes as evenly as
+    the component allows (:func:`balanced_subsample`).
     """
     learner = build_learner(weak_learner, data, seed, device)
     if max_samples is not None and len(component) > max_samples:
-        component = np.sort(learner.rng.choice(component, max_samples, replace=False))
+        component = balanced_subsample(component, data.y, max_samples, learner.rng)
     learner.fit_epochs(component, n_epochs)
     return learner.predict_proba().argmax(axis=1).astype(np.int32)
+
+
+def balanced_subsample(rows, y, size, rng):
+    """Draw ``size`` of ``rows``, as evenly over their classes as possible.
+
+    Classes with fewer rows than an even share give all of them; the rest is
+    shared by the larger classes (water-filling). ISPL components are class-
+    skewed, and a learner trained on a uniform subsample of one hardly sees
+    its rare classes, so it calls them by a similar-looking frequent class.
+    """
+    classes, counts = np.unique(y[rows], return_counts=True)
+    quota = np.zeros(len(classes), dtype=np.intp)
+    left = size
+    for rank, c in enumerate(np.argsort(counts, kind="stable")):
+        quota[c] = min(counts[c], left // (len(classes) - rank))
+        left -= quota[c]
+    picked = [
+        rng.choice(rows[y[rows] == cls], q, replace=False)
+        for cls, q in zip(classes, quota, strict=True)
+    ]
+    return np.sort(np.concatenate(picked))
 
 
 def check_components(components, n_samples):
@@ -189,9 +211,10 @@ class BoostedComponentVoter(BaseFilter):
         share of its judges agree on one label other than its own.
     max_samples : int, float or None, default=None
         Rows each component learner trains on, drawn at random from its
-        component when the component is larger: a count (int) or a share of
-        the component (float in (0, 1]); None trains on the whole component
-        (the paper). Every learner still votes on every sample. A deviation
+        component when the component is larger, as evenly over its classes
+        as the component allows: a count (int) or a share of the component
+        (float in (0, 1]); None trains on the whole component (the paper).
+        Every learner still votes on every sample. A deviation
         from the paper for large data: a learner trained on a component of
         thousands of images for several epochs learns a trigger from the few
         dozen poisoned images that the partition left outside the poison

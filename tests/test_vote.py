@@ -6,6 +6,7 @@ from sklearn.linear_model import SGDClassifier
 
 from sklearn_ispl import BoostedComponentVoter
 from sklearn_ispl._vote import (
+    balanced_subsample,
     check_components,
     competent_vote,
     component_vote,
@@ -157,6 +158,22 @@ def test_voter_fit_resample_with_component_labels(label_noise):
     X_kept, y_kept = voter.fit_resample(X, y, components=labels)
     np.testing.assert_array_equal(X_kept, X[voter.keep_mask_])
     assert len(voter.components_) == 4
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_balanced_subsample_fills_rare_classes_first(seed):
+    y = np.repeat([0, 1, 2, 3], [5, 100, 40, 300])
+    rows = np.random.RandomState(seed).permutation(len(y))[:400]
+    picked = balanced_subsample(rows, y, 100, np.random.RandomState(seed))
+    assert len(picked) == 100 and len(np.unique(picked)) == 100
+    assert np.isin(picked, rows).all()
+    have = np.bincount(y[rows], minlength=4)
+    got = np.bincount(y[picked], minlength=4)
+    # Classes short of an even share give every row; the others split the
+    # rest evenly (within one row).
+    short = have < got.max()
+    np.testing.assert_array_equal(got[short], have[short])
+    assert got[~short].max() - got[~short].min() <= 1
 
 
 class TestMaxSamples:
