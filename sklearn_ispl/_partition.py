@@ -42,16 +42,20 @@ def ispl_run(
     expansion,
     momentum,
     class_floor,
+    rows=None,
 ):
     """One ISPL run: partition ``data`` into up to ``n_components`` components.
+
+    ``rows`` (sorted row indices) restricts the run to those samples; None
+    partitions every sample.
 
     Returns
     -------
     components : list of ndarray of int
-        Disjoint row indices covering every sample.
+        Disjoint row indices covering every sample of ``rows``.
     """
     rng = np.random.RandomState(seed)
-    remaining = np.arange(len(data))
+    remaining = np.arange(len(data)) if rows is None else np.asarray(rows)
     components = []
     for round_ in range(n_components):
         rounds_left = n_components - round_

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from imblearn.pipeline import make_pipeline
 from sklearn.base import clone
+from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.model_selection import GridSearchCV
 
@@ -393,3 +394,79 @@ def test_bad_refine_settings_are_refused_before_training(params, match):
     y = np.arange(20) % 2
     with pytest.raises((ValueError, TypeError), match=match):
         _linear(**params).fit(X, y)
+
+
+class TestPartitionSamples:
+    def test_partition_runs_on_a_stratified_draw_and_all_are_judged(
+        self, poisoned_digits
+    ):
+        X, y, _, _ = poisoned_digits
+        ispl = _linear(partition_samples=600).fit(X, y)
+        runs = ispl.component_runs_
+        in_run = [
+            np.sort(
+                np.concatenate([ispl.components_[i] for i in np.flatnonzero(runs == r)])
+            )
+            for r in range(2)
+        ]
+        for rows in in_run:
+            assert len(rows) == len(np.unique(rows)) == 600
+            # Each class's share of the draw is its share of the data.
+            np.testing.assert_allclose(
+                np.bincount(y[rows], minlength=10) / 600,
+                np.bincount(y, minlength=10) / len(y),
+                atol=2 / 600,
+            )
+        np.testing.assert_array_equal(in_run[0], in_run[1])
+        # Every sample is voted on and judged by the refine stage.
+        assert ispl.predictions_.shape == (len(ispl.components_), len(y))
+        assert np.isfinite(ispl.scores_).all()
+        assert np.isfinite(ispl.refine_scores_).all()
+
+    def test_flipped_labels_outside_the_draw_are_removed(self):
+        X, y = make_classification(
+            n_samples=1000,
+            n_features=8,
+            n_informative=6,
+            n_classes=3,
+            n_clusters_per_class=1,
+            class_sep=2.5,
+            random_state=1,
+        )
+        flipped = np.random.RandomState(1).rand(len(y)) < 0.1
+        y = np.where(flipped, (y + 1) % 3, y)
+        ispl = _linear(partition_samples=0.3).fit(X, y)
+        drawn = np.zeros(len(y), dtype=bool)
+        drawn[np.concatenate(ispl.components_)] = True
+        assert drawn.sum() == 300
+        outside = flipped & ~drawn
+        assert outside.sum() >= 50
+        assert ispl.keep_mask_[outside].mean() <= 0.05
+        assert ispl.keep_mask_[~flipped].mean() >= 0.95
+
+    @pytest.mark.parametrize("every", [None, 1.0, 5000])
+    def test_a_draw_of_everything_is_the_paper(self, poisoned_digits, every):
+        X, y, _, _ = poisoned_digits
+        a = _linear(n_runs=1).fit(X, y)
+        b = _linear(n_runs=1, partition_samples=every).fit(X, y)
+        np.testing.assert_array_equal(a.keep_mask_, b.keep_mask_)
+        np.testing.assert_array_equal(a.scores_, b.scores_)
+
+    @pytest.mark.parametrize("bad", [0, -5, 0.0, 1.5, "half"])
+    def test_bad_values_are_refused(self, bad):
+        X = np.zeros((20, 4))
+        y = np.arange(20) % 2
+        with pytest.raises(ValueError, match="partition_samples"):
+            _linear(partition_samples=bad).fit(X, y)
+
+    def test_a_draw_smaller_than_the_components_is_refused_before_training(
+        self, monkeypatch, poisoned_digits
+    ):
+        import sklearn_ispl._filter as filter_module
+
+        monkeypatch.setattr(
+            filter_module, "run_tasks", lambda *a, **k: pytest.fail("trained")
+        )
+        X, y, _, _ = poisoned_digits
+        with pytest.raises(ValueError, match="partition_samples gives 3 samples"):
+            _linear(partition_samples=3).fit(X, y)
