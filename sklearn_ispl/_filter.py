@@ -82,9 +82,10 @@ class ISPLFilter(BaseFilter):
         (the paper). The component learners then vote on every sample and
         self-training runs on every sample, so all are judged. A deviation
         from the paper for large data: the partition is the costliest stage,
-        and on 60,000 Fashion-MNIST images its learners, given the few
-        epochs a time budget allows, learned the trigger before the poison
-        could gather in one component (``benchmarks/README.md``).
+        and on 60,000 Fashion-MNIST images, with the one-epoch schedules a
+        time budget allows there, the poison spread over several components,
+        while on a 6,000-sample draw with the ``fast`` schedule one
+        component gathered it (``benchmarks/README.md``).
     voter : BoostedComponentVoter, default=None
         The vote stage's settings (``n_epochs``, ``voting``, ``min_votes``);
         None is ``BoostedComponentVoter()`` (40 epochs, per-sample votes).
