@@ -136,7 +136,10 @@ class ISPLFilter(BaseFilter):
         Torch device of the weak learners ("cpu", "cuda", "cuda:N", "mps").
     n_jobs : int, default=None
         ISPL runs and component learners trained at once by joblib (-1: all
-        cores). Results do not depend on it.
+        cores). Each learner gets the same seed whatever ``n_jobs``; but a
+        torch learner's sums depend on its thread count (all cores with one
+        job, one per worker with ``n_jobs=2`` on 2 cores), so results can
+        differ in the last digits and, over long fits, in a few decisions.
     random_state : int, RandomState instance or None, default=None
         Fixes every seed: two fits give the same ``keep_mask_``.
     verbose : int, default=0

@@ -377,8 +377,11 @@ def _call_in_worker(fn, args, parent_pid, n_threads):
 def run_tasks(fn, tasks, n_jobs=None, verbose=0, desc=None):
     """Run ``fn(*args)`` for each ``args`` in ``tasks`` through joblib.
 
-    Results come back in task order, so they do not depend on ``n_jobs`` or on
-    the backend (seeds are part of each task's arguments).
+    Results come back in task order and seeds are part of each task's
+    arguments, so which learner gets which seed does not depend on
+    ``n_jobs`` or on the backend. Each task trains with ``cores / workers``
+    torch threads; torch's float sums depend on the thread count, so torch
+    learners agree across ``n_jobs`` only to rounding.
     """
     tasks = list(tasks)
     from joblib import effective_n_jobs
