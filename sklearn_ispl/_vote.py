@@ -220,7 +220,9 @@ class BoostedComponentVoter(BaseFilter):
         dozen poisoned images that the partition left outside the poison
         component (measured on 60,000 Fashion-MNIST images,
         ``benchmarks/README.md``); a capped learner stays weak, and the vote
-        costs the same at any data size apart from prediction.
+        costs the same at any data size apart from prediction. It is not
+        enough on its own there: a learner whose component holds almost none
+        of a class still calls that class by a look-alike.
     partitioner : object, default=None
         Where components come from when ``fit`` is given none: an object with
         ``fit_predict(X)`` (a clusterer such as ``KMeans``, applied to the

@@ -34,6 +34,24 @@ def tiny_voter(**params):
     return BoostedComponentVoter(**settings)
 
 
+def flipped_labels(n_samples, n_classes, flip, seed, **params):
+    """Separable classes with a ``flip`` share of labels moved to the next class.
+
+    Returns ``X, y_noisy, flipped``; ``params`` go to ``make_classification``.
+    """
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        n_samples=n_samples,
+        n_classes=n_classes,
+        n_informative=6,
+        random_state=seed,
+        **params,
+    )
+    flipped = np.random.RandomState(seed).rand(len(y)) < flip
+    return X, np.where(flipped, (y + 1) % n_classes, y), flipped
+
+
 @pytest.fixture
 def rng():
     return np.random.RandomState(0)

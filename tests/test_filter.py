@@ -4,14 +4,13 @@ import numpy as np
 import pytest
 from imblearn.pipeline import make_pipeline
 from sklearn.base import clone
-from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.model_selection import GridSearchCV
 
 from sklearn_ispl import BoostedComponentVoter, ISPLFilter
 from sklearn_ispl.metrics import targeted_misclassification_rate
 
-from .conftest import tiny_ispl
+from .conftest import flipped_labels, tiny_ispl
 
 
 def _asr(clf, X, y, attack):
@@ -264,19 +263,9 @@ def test_cnn_filter_in_pipeline(poisoned_digits):
 
 def test_sklearn_weak_learner_on_tabular_data():
     """The same defense on rows, with a linear model as the weak learner."""
-    from sklearn.datasets import make_classification
-
-    X, y = make_classification(
-        n_samples=600,
-        n_features=10,
-        n_informative=6,
-        n_classes=3,
-        class_sep=2.0,
-        random_state=0,
+    X, y_noisy, flipped = flipped_labels(
+        600, 3, 0.08, seed=0, n_features=10, class_sep=2.0
     )
-    rng = np.random.RandomState(0)
-    flipped = rng.rand(len(y)) < 0.08
-    y_noisy = np.where(flipped, (y + 1) % 3, y)
     ispl = ISPLFilter(
         weak_learner=SGDClassifier(loss="log_loss", alpha=1e-3),
         n_runs=2,
@@ -424,17 +413,9 @@ class TestPartitionSamples:
         assert np.isfinite(ispl.refine_scores_).all()
 
     def test_flipped_labels_outside_the_draw_are_removed(self):
-        X, y = make_classification(
-            n_samples=1000,
-            n_features=8,
-            n_informative=6,
-            n_classes=3,
-            n_clusters_per_class=1,
-            class_sep=2.5,
-            random_state=1,
+        X, y, flipped = flipped_labels(
+            1000, 3, 0.1, seed=1, n_features=8, n_clusters_per_class=1, class_sep=2.5
         )
-        flipped = np.random.RandomState(1).rand(len(y)) < 0.1
-        y = np.where(flipped, (y + 1) % 3, y)
         ispl = _linear(partition_samples=0.3).fit(X, y)
         drawn = np.zeros(len(y), dtype=bool)
         drawn[np.concatenate(ispl.components_)] = True

@@ -13,6 +13,8 @@ from sklearn_ispl._vote import (
     sample_vote,
 )
 
+from .conftest import flipped_labels
+
 
 class TestSampleVote:
     def test_modal_vote_decides(self):
@@ -119,19 +121,7 @@ def test_check_components_accepts_labels_lists_and_masks():
 
 @pytest.fixture(scope="module")
 def label_noise():
-    from sklearn.datasets import make_classification
-
-    X, y = make_classification(
-        n_samples=400,
-        n_features=8,
-        n_informative=6,
-        n_classes=2,
-        class_sep=2.5,
-        random_state=1,
-    )
-    rng = np.random.RandomState(1)
-    flipped = rng.rand(len(y)) < 0.1
-    return X, np.where(flipped, 1 - y, y), flipped
+    return flipped_labels(400, 2, 0.1, seed=1, n_features=8, class_sep=2.5)
 
 
 @pytest.mark.parametrize("voting", ["sample", "component"])
