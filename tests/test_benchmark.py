@@ -479,6 +479,25 @@ def test_git_commit_is_only_read_from_a_checkout_of_the_package(tmp_path, monkey
     assert head is not None and len(head) == 40
     assert dirty is True
 
+    def commit_all():
+        subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+        subprocess.run(
+            ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+            + ["commit", "-qm", "y"],
+            check=True,
+        )
+
+    results = repo / "benchmarks" / "results" / "speed.log"
+    results.parent.mkdir(parents=True)
+    results.write_text("old")
+    commit_all()
+    assert _results._git_commit()[1] is False
+    # A rewritten result file is not a code change; a changed source file is.
+    results.write_text("new")
+    assert _results._git_commit()[1] is False
+    (repo / "README").write_text("changed")
+    assert _results._git_commit()[1] is True
+
 
 @pytest.mark.parametrize("name", sorted(benchmark.ISPL_PRESETS))
 def test_every_ispl_preset_builds_a_valid_filter(name):

@@ -59,13 +59,17 @@ def _write_json_atomic(path, data):
         raise
 
 
+RESULTS_DIR = "benchmarks/results/"
+
+
 def _git_commit():
     """HEAD and dirtiness of the checkout this package runs from.
 
     (None, None) when the package is not inside a git checkout of its own
     sources, e.g. installed into a site-packages folder that happens to lie
     in some other repository (pyenv's, say): that repository's HEAD would say
-    nothing about the code that ran.
+    nothing about the code that ran. Changes under ``benchmarks/results/``
+    do not count as dirty.
     """
     here = Path(__file__).resolve().parent
 
@@ -84,7 +88,14 @@ def _git_commit():
         if not tracked:
             return None, None
         head = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
+        changed = git("status", "--porcelain", "--untracked-files=no").splitlines()
+        # Result files of earlier runs (tracked, and rewritten by the run
+        # itself or by a log redirect) say nothing about the code that ran.
+        dirty = [
+            line
+            for line in changed
+            if not line.split(None, 1)[-1].startswith(RESULTS_DIR)
+        ]
     except (OSError, subprocess.SubprocessError):
         return None, None
     return head or None, bool(dirty)
