@@ -20,7 +20,6 @@ Usage::
 
 import argparse
 import gc
-import json
 import os
 import threading
 import time
@@ -30,7 +29,7 @@ from speed import _subset  # the same class-balanced subsets as the speed runs
 
 from sklearn_ispl import ISPLFilter
 from sklearn_ispl.benchmark import _build_defense, _jsonable, parse_defense_params
-from sklearn_ispl.benchmark._results import _git_commit, _machine
+from sklearn_ispl.benchmark._results import _git_commit, _machine, _write_json_atomic
 from sklearn_ispl.datasets import load_fashion_mnist
 
 try:
@@ -177,8 +176,7 @@ def main(argv=None):
     )
     if args.out:
         os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-        with open(args.out, "w") as fh:
-            json.dump(result, fh, indent=2)
+        _write_json_atomic(args.out, result)
     return result
 
 

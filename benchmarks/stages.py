@@ -36,7 +36,7 @@ from sklearn_ispl.benchmark import (
     parse_defense_params,
 )
 from sklearn_ispl.benchmark._data import _evaluate, _load_data
-from sklearn_ispl.benchmark._results import _git_commit, _machine
+from sklearn_ispl.benchmark._results import _git_commit, _machine, _write_json_atomic
 from sklearn_ispl.benchmark._runner import _FinalModel
 
 
@@ -107,8 +107,7 @@ def main(argv=None):
     print(f"final classifier: C {result['C']:.1%} A {result['A']:.1%}", flush=True)
     if args.out:
         os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-        with open(args.out, "w") as fh:
-            json.dump(result, fh, indent=2)
+        _write_json_atomic(args.out, result)
     return result
 
 
