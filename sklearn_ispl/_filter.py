@@ -13,6 +13,7 @@ from ._base import BaseFilter
 from ._learners import check_weak_learner, run_tasks
 from ._partition import ispl_run
 from ._refine import self_train
+from ._validation import resolve_size
 from ._vote import BoostedComponentVoter
 
 __all__ = ["ISPLFilter"]
@@ -347,10 +348,10 @@ class ISPLFilter(BaseFilter):
     def _partition_rows(self, data, rng):
         """The rows the partition runs on: a stratified draw, or None for all."""
         n = len(data)
-        size = self.partition_samples
-        if isinstance(size, Real) and not isinstance(size, Integral):
-            size = int(round(size * n))
-        if size is None or size >= n:
+        if self.partition_samples is None:
+            return None
+        size = resolve_size(self.partition_samples, n)
+        if size >= n:
             return None
         if size < self.n_components:
             raise ValueError(

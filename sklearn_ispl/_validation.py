@@ -160,3 +160,10 @@ def prepare_data(X, y_encoded, n_classes, layout, image_shape=None):
     return PreparedData(
         X=Xt, y=y_encoded, n_classes=int(n_classes), input_shape=tuple(Xt.shape[1:])
     )
+
+
+def resolve_size(value, n):
+    """A count from an int (itself) or a float share of ``n`` (at least 1)."""
+    if isinstance(value, Integral):
+        return int(value)
+    return max(1, int(round(value * n)))

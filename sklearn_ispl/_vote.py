@@ -33,6 +33,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._base import BaseFilter
 from ._learners import build_learner, run_tasks
+from ._validation import resolve_size
 
 __all__ = ["BoostedComponentVoter"]
 
@@ -422,6 +423,4 @@ class BoostedComponentVoter(BaseFilter):
         """The number of rows each component's learner trains on (None: all)."""
         if self.max_samples is None:
             return [None] * len(components)
-        if isinstance(self.max_samples, Integral):
-            return [self.max_samples] * len(components)
-        return [max(1, int(round(self.max_samples * len(c)))) for c in components]
+        return [resolve_size(self.max_samples, len(c)) for c in components]
