@@ -5,13 +5,18 @@ fits ISPLFilter with the given settings and prints the poisoned samples kept
 (FN) and clean samples removed (FP) after the vote and at the end; then
 trains the benchmark's final classifier on the kept samples and prints its
 clean accuracy C and attack success A. This is how one lever is measured
-at a time without running every baseline.
+at a time without running every baseline. ``--seeds`` repeats the fit with
+several ``random_state`` values of the defense (the scenario and the final
+classifier's seed stay fixed), to see whether a result holds beyond one
+seed.
 
 Usage::
 
     python benchmarks/stages.py --profile quick --n-train 60000 --scenario 4 \\
         --params large --set '{"refine_keep_ratio": 1.0}' \\
         --out benchmarks/results/stages/large-argmax-s4.json
+    python benchmarks/stages.py --profile smoke --scenario 17 --params digits \\
+        --seeds 0 1 2 3 4
 
 ``--params`` takes an ISPL preset name or settings as JSON; ``--set`` adds
 or overrides settings (JSON).
@@ -23,6 +28,7 @@ import os
 import sys
 import time
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 
@@ -45,6 +51,30 @@ def counts(keep, poison):
     return {"FN": int((keep & poison).sum()), "FP": int((~keep & ~poison).sum())}
 
 
+def fit_once(params, seed, n_jobs, X, y, poison):
+    """Fit ISPLFilter once: counts after the vote and at the end, keep mask."""
+    run_params = {"random_state": seed, "n_jobs": n_jobs}
+    ispl, _, _ = _build_defense(ISPLFilter, params, run_params, strict=True)
+    start = time.perf_counter()
+    ispl.fit(X, y)
+    seconds = time.perf_counter() - start
+    run = {
+        "random_state": seed,
+        "fit_seconds": seconds,
+        "stage_seconds": ispl.stage_times_,
+        "vote": counts(ispl.vote_keep_mask_, poison),
+        "final": counts(ispl.keep_mask_, poison),
+        "poison_per_component": [int(poison[c].sum()) for c in ispl.components_],
+    }
+    print(
+        f"seed {seed}: fit {seconds:.0f} s; vote: FN {run['vote']['FN']} FP "
+        f"{run['vote']['FP']}; final: FN {run['final']['FN']} FP "
+        f"{run['final']['FP']} of {len(y)} ({int(poison.sum())} poisoned)",
+        flush=True,
+    )
+    return run, ispl.keep_mask_
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="quick")
@@ -53,6 +83,13 @@ def main(argv=None):
     parser.add_argument("--params", default="fast")
     parser.add_argument("--set", default="{}", help="settings to override (JSON)")
     parser.add_argument("--n-jobs", type=int, default=None)
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="random_state values of the defense (default: the profile's seed)",
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     params = {**parse_defense_params(args.params), **json.loads(args.set)}
@@ -66,34 +103,9 @@ def main(argv=None):
         X.shape[1:], profile.max_value, profile.min_contrast
     )[args.scenario]
     X_p, y_p, poison = scenario.attack.poison(X, y)
-    run_params = {"random_state": profile.seed, "n_jobs": args.n_jobs}
-    ispl, _, _ = _build_defense(ISPLFilter, params, run_params, strict=True)
-    start = time.perf_counter()
-    ispl.fit(X_p, y_p)
-    seconds = time.perf_counter() - start
-    result = {
-        "command": " ".join(["python benchmarks/stages.py", *(argv or sys.argv[1:])]),
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "machine": _machine("cpu"),
-        "n_train": len(y),
-        "n_poison": int(poison.sum()),
-        "settings": _jsonable(params),
-        "fit_seconds": seconds,
-        "stage_seconds": ispl.stage_times_,
-        "vote": counts(ispl.vote_keep_mask_, poison),
-        "final": counts(ispl.keep_mask_, poison),
-        "poison_per_component": [int(poison[c].sum()) for c in ispl.components_],
-    }
-    print(
-        f"fit {seconds:.0f} s; vote: FN {result['vote']['FN']} FP "
-        f"{result['vote']['FP']}; final: FN {result['final']['FN']} FP "
-        f"{result['final']['FP']} of {len(y)} ({int(poison.sum())} poisoned)",
-        flush=True,
-    )
-
     nchw = to_nchw(X, infer_layout(X.shape))
-    model = _FinalModel(
+    final_model = partial(
+        _FinalModel,
         nchw.shape[1:],
         int(max(y.max(), y_test.max())) + 1,
         float(np.mean(nchw, dtype=np.float64)),
@@ -102,9 +114,33 @@ def main(argv=None):
         profile.final_params,
         profile.seed,
         "cpu",
-    ).fit(X_p[ispl.keep_mask_], y_p[ispl.keep_mask_])
-    result.update(_evaluate(model, scenario, X_test, y_test))
-    print(f"final classifier: C {result['C']:.1%} A {result['A']:.1%}", flush=True)
+    )
+    result = {
+        "command": " ".join(["python benchmarks/stages.py", *(argv or sys.argv[1:])]),
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "machine": _machine("cpu"),
+        "n_train": len(y),
+        "n_poison": int(poison.sum()),
+        "settings": _jsonable(params),
+        "runs": [],
+    }
+    for seed in args.seeds or [profile.seed]:
+        run, keep = fit_once(params, seed, args.n_jobs, X_p, y_p, poison)
+        model = final_model().fit(X_p[keep], y_p[keep])
+        run.update(_evaluate(model, scenario, X_test, y_test))
+        print(f"  final classifier: C {run['C']:.1%} A {run['A']:.1%}", flush=True)
+        result["runs"].append(run)
+    if len(result["runs"]) > 1:
+        fn = [run["final"]["FN"] for run in result["runs"]]
+        fp = [run["final"]["FP"] for run in result["runs"]]
+        asr = [run["A"] for run in result["runs"]]
+        print(
+            f"over {len(fn)} seeds: final FN {min(fn)}-{max(fn)} (median "
+            f"{np.median(fn):g}), FP {min(fp)}-{max(fp)}, A < 1% in "
+            f"{sum(a < 0.01 for a in asr)}",
+            flush=True,
+        )
     if args.out:
         os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
         _write_json_atomic(args.out, result)
