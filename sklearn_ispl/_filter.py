@@ -124,6 +124,19 @@ class ISPLFilter(BaseFilter):
         poison (``benchmarks/README.md``). Only the final
         decision is relaxed; the sets self-training trains on follow the
         argmax rule. A deviation from the paper.
+    refine_pair_guard : float, default=None
+        With ``refine_keep_ratio < 1``, keeps the argmax rule for the class
+        pairs a dirty-label backdoor would leave its mark on. Its poison all
+        carries the target label and looks like the source class, so the
+        refine model's disagreements pile up in one direction of one (label,
+        predicted class) pair, while confusable clean classes are mistaken
+        for each other both ways. A direction whose disagreements outnumber
+        the reverse direction's by more than ``refine_pair_guard`` standard
+        deviations (a sign test) is flagged (``suspicious_pairs_``); its
+        disagreements are removed, every other sample is judged by
+        ``refine_keep_ratio``. This lets the ratio be low (many hard clean
+        samples back) without giving back the poison of a look-alike class
+        pair. None: no guard. A deviation from the paper.
     refine_learner : estimator, default=None
         The refine stage's model; None: ``weak_learner``. Unlike the
         component learners, it trains on most of the data and its errors
@@ -160,6 +173,9 @@ class ISPLFilter(BaseFilter):
     refine_scores_ : ndarray of shape (n_samples,)
         The refine model's smoothed probability of each given label (NaN when
         ``refine_rounds=0``).
+    suspicious_pairs_ : ndarray of shape (n_pairs, 2)
+        The (given label, predicted class) pairs ``refine_pair_guard``
+        flagged, as class labels; empty without the guard.
     components_ : list of ndarray
         All components of all runs, as row indices.
     component_runs_ : ndarray of int
@@ -217,6 +233,7 @@ class ISPLFilter(BaseFilter):
         "refine_min_score": [Interval(Real, 0, 1, closed="both"), None],
         "refine_folds": [Interval(Integral, 1, None, closed="left")],
         "refine_keep_ratio": [Interval(Real, 0, 1, closed="right")],
+        "refine_pair_guard": [Interval(Real, 0, None, closed="neither"), None],
         "refine_learner": [HasMethods(["partial_fit", "predict_proba"]), None],
     }
 
@@ -239,6 +256,7 @@ class ISPLFilter(BaseFilter):
         refine_min_score=None,
         refine_folds=1,
         refine_keep_ratio=1.0,
+        refine_pair_guard=None,
         refine_learner=None,
         image_shape=None,
         device="cpu",
@@ -262,6 +280,7 @@ class ISPLFilter(BaseFilter):
         self.refine_min_score = refine_min_score
         self.refine_folds = refine_folds
         self.refine_keep_ratio = refine_keep_ratio
+        self.refine_pair_guard = refine_pair_guard
         self.refine_learner = refine_learner
         self.image_shape = image_shape
         self.device = device
@@ -310,7 +329,7 @@ class ISPLFilter(BaseFilter):
             # refine model, which otherwise can learn the trigger from it and
             # re-admit it.
             start = vote_keep & (scores >= self.refine_min_score)
-        keep, support = self_train(
+        keep, support, pairs = self_train(
             data,
             self.weak_learner if self.refine_learner is None else self.refine_learner,
             start,
@@ -321,6 +340,7 @@ class ISPLFilter(BaseFilter):
             self.refine_momentum,
             self.refine_folds,
             self.refine_keep_ratio,
+            self.refine_pair_guard,
         )
         self.stage_times_ = {
             "partition": partition_time - start_time,
@@ -332,6 +352,7 @@ class ISPLFilter(BaseFilter):
         self.predictions_ = predictions
         self.vote_keep_mask_ = vote_keep
         self.refine_scores_ = support
+        self.suspicious_pairs_ = self.classes_[pairs]
         if keep.mean() < 0.5:
             # Backdoor poison is a small share of a dataset; losing half of it
             # means the learners were too weak, not that half was poisoned.

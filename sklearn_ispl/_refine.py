@@ -42,6 +42,7 @@ def self_train(
     momentum,
     folds=1,
     keep_ratio=1.0,
+    pair_guard=None,
 ):
     """Refine ``keep`` by self-training.
 
@@ -52,11 +53,14 @@ def self_train(
     support : ndarray of float
         The smoothed predicted probability of each sample's given label
         (NaN when no round ran).
+    pairs : ndarray of int of shape (n_pairs, 2)
+        The (label, predicted class) index pairs the ``pair_guard`` flagged.
     """
     keep = np.asarray(keep, dtype=bool).copy()
     support = np.full(len(data), np.nan)
+    pairs = np.empty((0, 2), dtype=np.int64)
     if n_rounds == 0 or not keep.any():
-        return keep, support
+        return keep, support, pairs
     rng = np.random.RandomState(seed)
     fold_of = _stratified_folds(data.y, folds, rng)
     # One fold keeps the single model seeded by ``seed`` itself, so the
@@ -84,8 +88,31 @@ def self_train(
         if not keep.any():
             break
     if keep_ratio < 1:
+        predicted = smoothed.argmax(axis=1)
         keep = support >= keep_ratio * smoothed.max(axis=1)
-    return keep, support
+        if pair_guard is not None:
+            flagged = one_sided_pairs(data.y, predicted, data.n_classes, pair_guard)
+            keep &= ~flagged[data.y, predicted]
+            pairs = np.argwhere(flagged)
+    return keep, support, pairs
+
+
+def one_sided_pairs(y, predicted, n_classes, z):
+    """Flag the (label, predicted) pairs of a dirty-label backdoor's shape.
+
+    The poison of such an attack all carries the target label and looks
+    like the source class, so a model never taught the trigger disagrees
+    with it in one direction of one class pair, while two confusable clean
+    classes are mistaken for each other both ways. Under symmetric confusion
+    the disagreements of a pair split like a fair coin between its two
+    directions; a direction whose excess over the reverse exceeds ``z``
+    standard deviations (normal approximation to the sign test) is flagged.
+    Returns a boolean matrix indexed by (label, predicted class).
+    """
+    wrong = predicted != y
+    counts = np.zeros((n_classes, n_classes))
+    np.add.at(counts, (y[wrong], predicted[wrong]), 1)
+    return counts - counts.T > z * np.sqrt(counts + counts.T)
 
 
 def _stratified_folds(y, folds, rng):

@@ -52,6 +52,24 @@ def flipped_labels(n_samples, n_classes, flip, seed, **params):
     return X, np.where(flipped, (y + 1) % n_classes, y), flipped
 
 
+def lopsided_blobs(seed=0, poison_at=0.9):
+    """Three overlapping classes at the corners of a triangle, 200 each.
+
+    The 'poison' is 40 samples of class 0 centred ``poison_at`` along the
+    line from class 0 (at 0) to class 1 (at 3) and labelled 1: disagreements
+    in one direction of one class pair, the shape of a dirty-label backdoor.
+    Returns ``X, y, poison``.
+    """
+    rng = np.random.RandomState(seed)
+    centres = np.array([[0.0, 0.0], [3.0, 0.0], [1.5, 2.6]])
+    truth = np.repeat([0, 1, 2], 200)
+    X = centres[truth] + rng.randn(600, 2)
+    poison = np.zeros(len(truth), dtype=bool)
+    poison[np.flatnonzero(truth == 0)[:40]] = True
+    X[poison] = [poison_at, 0.0] + 0.3 * rng.randn(40, 2)
+    return X, np.where(poison, 1, truth), poison
+
+
 @pytest.fixture
 def rng():
     return np.random.RandomState(0)

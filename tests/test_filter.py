@@ -10,7 +10,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn_ispl import BoostedComponentVoter, ISPLFilter
 from sklearn_ispl.metrics import targeted_misclassification_rate
 
-from .conftest import flipped_labels, tiny_ispl
+from .conftest import flipped_labels, lopsided_blobs, tiny_ispl
 
 
 def _asr(clf, X, y, attack):
@@ -361,7 +361,7 @@ def test_refine_settings_reach_the_refine_stage(monkeypatch, poisoned_digits):
     ).fit(X, y)
     (learner, args) = calls[0]
     assert learner is refine_model
-    assert args[-2:] == (3, 0.4)
+    assert args[-3:] == (3, 0.4, None)
     # The relaxed rule keeps at least what the argmax rule keeps.
     strict = _linear(n_runs=1, refine_learner=refine_model, refine_folds=3).fit(X, y)
     assert (ispl.keep_mask_ >= strict.keep_mask_).all()
@@ -376,6 +376,9 @@ def test_refine_settings_reach_the_refine_stage(monkeypatch, poisoned_digits):
         ({"refine_keep_ratio": 0.0}, "refine_keep_ratio"),
         ({"refine_keep_ratio": 1.5}, "refine_keep_ratio"),
         ({"refine_learner": "cnn"}, "refine_learner"),
+        ({"refine_pair_guard": 0}, "refine_pair_guard"),
+        ({"refine_pair_guard": -2.0}, "refine_pair_guard"),
+        ({"refine_pair_guard": "3"}, "refine_pair_guard"),
     ],
 )
 def test_bad_refine_settings_are_refused_before_training(params, match):
@@ -383,6 +386,23 @@ def test_bad_refine_settings_are_refused_before_training(params, match):
     y = np.arange(20) % 2
     with pytest.raises((ValueError, TypeError), match=match):
         _linear(**params).fit(X, y)
+
+
+def test_pair_guard_names_the_lopsided_pair_and_removes_its_poison():
+    # Poison deep in class 0, where the linear learners cannot absorb it.
+    # The guard's rule itself is tested on self_train in test_refine.py;
+    # this checks the wiring: labels, attribute, same self-training.
+    X, y, poison = lopsided_blobs(poison_at=0.3)
+    labels = np.array(["coat", "dress", "shirt"])[y]
+    params = dict(refine_keep_ratio=0.01, refine_folds=2, refine_rounds=4)
+    relaxed = _linear(**params).fit(X, labels)
+    guarded = _linear(**params, refine_pair_guard=3.0).fit(X, labels)
+    assert guarded.suspicious_pairs_.tolist() == [["dress", "coat"]]
+    assert relaxed.suspicious_pairs_.shape == (0, 2)
+    # Same seed, same self-training: the guard only removes.
+    assert (guarded.keep_mask_ <= relaxed.keep_mask_).all()
+    assert (guarded.keep_mask_ & poison).sum() < (relaxed.keep_mask_ & poison).sum()
+    np.testing.assert_array_equal(guarded.refine_scores_, relaxed.refine_scores_)
 
 
 class TestPartitionSamples:

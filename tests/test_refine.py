@@ -5,8 +5,10 @@ import pytest
 from sklearn.linear_model import SGDClassifier
 
 from sklearn_ispl import _refine
-from sklearn_ispl._refine import _stratified_folds, self_train
+from sklearn_ispl._refine import _stratified_folds, one_sided_pairs, self_train
 from sklearn_ispl._validation import prepare_data
+
+from .conftest import lopsided_blobs
 
 
 def _blobs(n=400, flip=0.1, seed=0, sep=3.0):
@@ -71,7 +73,7 @@ def test_cross_fitting_never_judges_a_sample_with_a_model_trained_on_it(
 ):
     data, flipped = _blobs()
     spy = _Spy(monkeypatch)
-    keep, support = self_train(data, _sgd(), ~flipped, 0, "cpu", 3, 2, 0.5, folds=3)
+    keep, support, _ = self_train(data, _sgd(), ~flipped, 0, "cpu", 3, 2, 0.5, folds=3)
     assert len(spy.log) == 3
     judged = set()
     for entry in spy.log:
@@ -99,10 +101,10 @@ def test_keep_ratio_relaxes_only_the_final_decision(monkeypatch, folds):
     data, flipped = _blobs(flip=0.05, seed=1, sep=0.7)
     spy = _Spy(monkeypatch)
     args = (data, _sgd(), ~flipped, 0, "cpu", 3, 1, 0.5)
-    argmax_keep, support = self_train(*args, folds=folds)
+    argmax_keep, support, _ = self_train(*args, folds=folds)
     argmax_trained = list(spy.fits)
     spy.fits.clear()
-    relaxed_keep, relaxed_support = self_train(*args, folds=folds, keep_ratio=0.2)
+    relaxed_keep, relaxed_support, _ = self_train(*args, folds=folds, keep_ratio=0.2)
     # Same seed, same training sets round after round: only the returned
     # decision differs.
     assert len(spy.fits) == len(argmax_trained)
@@ -118,7 +120,7 @@ def test_keep_ratio_relaxes_only_the_final_decision(monkeypatch, folds):
 @pytest.mark.parametrize("folds", [1, 2])
 def test_flipped_labels_are_removed(folds):
     data, flipped = _blobs()
-    keep, _ = self_train(
+    keep, _, _ = self_train(
         data, _sgd(), ~flipped, 0, "cpu", 2, 2, 0.5, folds=folds, keep_ratio=0.3
     )
     assert keep[flipped].mean() < 0.2
@@ -128,7 +130,48 @@ def test_flipped_labels_are_removed(folds):
 def test_nothing_to_train_on_returns_the_start():
     data, _ = _blobs(n=50)
     start = np.zeros(50, dtype=bool)
-    keep, support = self_train(data, _sgd(), start, 0, "cpu", 3, 1, 0.5, folds=2)
+    keep, support, _ = self_train(data, _sgd(), start, 0, "cpu", 3, 1, 0.5, folds=2)
     assert not keep.any() and np.isnan(support).all()
-    keep, support = self_train(data, _sgd(), ~start, 0, "cpu", 0, 1, 0.5, folds=2)
+    keep, support, _ = self_train(data, _sgd(), ~start, 0, "cpu", 0, 1, 0.5, folds=2)
     assert keep.all() and np.isnan(support).all()
+
+
+def test_one_sided_pairs_flags_only_a_lopsided_direction():
+    # (label, predicted) disagreements: 30 of class 1 called 0 against 5 the
+    # other way (the shape of a backdoor's poison); 20 each way between 1
+    # and 2 (confusable clean classes); correct predictions do not count.
+    pairs = [(1, 0)] * 30 + [(0, 1)] * 5 + [(1, 2)] * 20 + [(2, 1)] * 20
+    pairs += [(c, c) for c in range(3)] * 50
+    y, predicted = np.array(pairs).T
+    flagged = one_sided_pairs(y, predicted, 3, z=3.0)
+    assert flagged.tolist() == [
+        [False, False, False],
+        [True, False, False],
+        [False, False, False],
+    ]
+    # The excess of 25 is 4.2 standard deviations of the 35 disagreements.
+    assert one_sided_pairs(y, predicted, 3, z=4.1)[1, 0]
+    assert not one_sided_pairs(y, predicted, 3, z=4.3)[1, 0]
+
+
+def test_pair_guard_keeps_the_argmax_rule_on_the_lopsided_pair_only():
+    X, y, poison = lopsided_blobs()
+    data = prepare_data(X, y, 3, "tabular")
+    args = (data, _sgd(), np.ones(len(data), dtype=bool), 0, "cpu", 3, 2, 0.5)
+    relaxed, support, none = self_train(*args, folds=2, keep_ratio=0.01)
+    guarded, guarded_support, pairs = self_train(
+        *args, folds=2, keep_ratio=0.01, pair_guard=3.0
+    )
+    assert none.shape == (0, 2)
+    assert pairs.tolist() == [[1, 0]]
+    np.testing.assert_allclose(support, guarded_support)
+    # The lax ratio gives poison back; the guard removes the (1, 0)
+    # disagreements and nothing else.
+    assert relaxed[poison].sum() >= 10
+    assert guarded[poison].sum() < relaxed[poison].sum() / 2
+    changed = relaxed & ~guarded
+    assert changed.any() and (data.y[changed] == 1).all()
+    assert not (guarded & ~relaxed).any()
+    # Clean samples of class 2 the model does not rank first (support under
+    # a third) are still given back.
+    assert (guarded & (data.y == 2) & (support < 1 / 3)).any()
