@@ -65,11 +65,13 @@ def fit_once(params, seed, n_jobs, X, y, poison):
         "vote": counts(ispl.vote_keep_mask_, poison),
         "final": counts(ispl.keep_mask_, poison),
         "poison_per_component": [int(poison[c].sum()) for c in ispl.components_],
+        "suspicious_pairs": ispl.suspicious_pairs_.tolist(),
     }
     print(
         f"seed {seed}: fit {seconds:.0f} s; vote: FN {run['vote']['FN']} FP "
         f"{run['vote']['FP']}; final: FN {run['final']['FN']} FP "
-        f"{run['final']['FP']} of {len(y)} ({int(poison.sum())} poisoned)",
+        f"{run['final']['FP']} of {len(y)} ({int(poison.sum())} poisoned); "
+        f"suspicious pairs {run['suspicious_pairs']}",
         flush=True,
     )
     return run, ispl.keep_mask_
