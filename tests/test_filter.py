@@ -323,7 +323,8 @@ def test_warns_when_most_samples_are_removed(monkeypatch, poisoned_digits):
     X, y, _, _ = poisoned_digits
 
     def remove_all(data, *args):
-        return np.zeros(len(data), dtype=bool), np.full(len(data), np.nan)
+        no_pairs = np.empty((0, 2), dtype=np.int64)
+        return np.zeros(len(data), dtype=bool), np.full(len(data), np.nan), no_pairs
 
     monkeypatch.setattr(filter_module, "self_train", remove_all)
     ispl = ISPLFilter(
