@@ -88,9 +88,9 @@ def self_train(
         if not keep.any():
             break
     if keep_ratio < 1:
-        predicted = smoothed.argmax(axis=1)
         keep = support >= keep_ratio * smoothed.max(axis=1)
         if pair_guard is not None:
+            predicted = smoothed.argmax(axis=1)
             flagged = one_sided_pairs(data.y, predicted, data.n_classes, pair_guard)
             keep &= ~flagged[data.y, predicted]
             pairs = np.argwhere(flagged)
