@@ -24,6 +24,7 @@ import sys
 import time
 
 import numpy as np
+import torch
 
 from sklearn_ispl import ISPLFilter, make_weak_learner
 from sklearn_ispl._learners import build_learner
@@ -99,8 +100,14 @@ def main(argv=None):
     )
     parser.add_argument("--final-epochs", type=int, default=8)
     parser.add_argument("--n-jobs", type=int, default=None)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        # Two runs sharing the machine should each get half the cores.
+        torch.set_num_threads(args.threads)
     params = parse_defense_params(args.params)
     provenance = _provenance()
 

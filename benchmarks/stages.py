@@ -31,6 +31,7 @@ from dataclasses import replace
 from functools import partial
 
 import numpy as np
+import torch
 
 from sklearn_ispl import ISPLFilter
 from sklearn_ispl._images import infer_layout, to_nchw
@@ -92,8 +93,14 @@ def main(argv=None):
         default=None,
         help="random_state values of the defense (default: the profile's seed)",
     )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        # Two runs sharing the machine should each get half the cores.
+        torch.set_num_threads(args.threads)
     params = {**parse_defense_params(args.params), **json.loads(args.set)}
     commit, dirty = _git_commit()
 

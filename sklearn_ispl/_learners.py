@@ -379,15 +379,18 @@ def run_tasks(fn, tasks, n_jobs=None, verbose=0, desc=None):
 
     Results come back in task order and seeds are part of each task's
     arguments, so which learner gets which seed does not depend on
-    ``n_jobs`` or on the backend. Each task trains with ``cores / workers``
-    torch threads; torch's float sums depend on the thread count, so torch
-    learners agree across ``n_jobs`` only to rounding.
+    ``n_jobs`` or on the backend. Each worker process trains with the
+    caller's ``torch.get_num_threads()`` divided by the number of workers;
+    torch's float sums depend on the thread count, so torch learners agree
+    across ``n_jobs`` only to rounding.
     """
     tasks = list(tasks)
     from joblib import effective_n_jobs
 
     n_workers = max(1, min(effective_n_jobs(n_jobs), len(tasks)))
-    n_threads = max(1, (os.cpu_count() or 1) // n_workers)
+    # The workers share the caller's thread budget (torch.set_num_threads),
+    # so two runs on one machine can each be given half of it.
+    n_threads = max(1, torch.get_num_threads() // n_workers)
     pid = os.getpid()
     jobs = (delayed(_call_in_worker)(fn, args, pid, n_threads) for args in tasks)
     if n_workers == 1:

@@ -160,6 +160,7 @@ def _build_parser():
     bench.add_argument(
         "--n-jobs", type=int, default=None, help="parallel jobs per defense (1)"
     )
+    _add_threads(bench)
     bench.set_defaults(subparser=bench)
     return parser
 
@@ -168,6 +169,7 @@ def _add_common(subparser):
     subparser.add_argument(
         "--n-jobs", type=int, default=None, help="parallel trainings (joblib; 1)"
     )
+    _add_threads(subparser)
     subparser.add_argument(
         "-v", "--verbose", action="count", default=0, help="show progress"
     )
@@ -192,11 +194,29 @@ def main(argv=None):
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     command = "sklearn-ispl " + shlex.join(sys.argv[1:] if argv is None else argv)
     sub = args.subparser
+    if args.threads is not None:
+        if args.threads < 1:
+            _fail(sub, f"--threads must be at least 1, got {args.threads}")
+        import torch
+
+        # A process-wide budget: run_tasks splits it among joblib workers.
+        torch.set_num_threads(args.threads)
     if args.command == "demo":
         return _demo(args)
     if args.command == "filter":
         return _filter(args, sub)
     return _bench(args, sub, command)
+
+
+def _add_threads(subparser):
+    subparser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for training, shared by the --n-jobs workers "
+        "(default: torch's, one per core); give each of two runs that share "
+        "a machine half the cores",
+    )
 
 
 # ---------------------------------------------------------------------------

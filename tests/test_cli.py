@@ -126,6 +126,8 @@ class TestFilter:
             (["filter", str(path), "-o", str(tmp_path / "no/dir/o.npz")], "folder"),
             (["filter", str(path), "-o", out, "--preset", "huge"], "--preset"),
             (["filter", str(path), "-o", out, "--n-runs", "0"], "n_runs"),
+            (["filter", str(path), "-o", out, "--threads", "0"], "--threads"),
+            (["bench", "--threads", "-2"], "--threads must be at least 1"),
             ([], "required"),
             (["bench", "--profile", "huge"], "Unknown profile"),
             (["bench", "--defenses", "magic"], "Unknown defense"),
@@ -181,6 +183,25 @@ def test_bench_list(capsys):
     assert main(["bench", "--profile", "quick", "--list"]) == 0
     out = capsys.readouterr().out
     assert out.count("-e05") == 8 and "isplfilter" in out
+
+
+@pytest.fixture
+def restore_torch_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_threads_option_sets_the_budget(restore_torch_threads, capsys):
+    import torch
+
+    torch.set_num_threads(2)
+    assert main(["bench", "--profile", "quick", "--list", "--threads", "1"]) == 0
+    assert torch.get_num_threads() == 1
+    assert main(["bench", "--profile", "quick", "--list"]) == 0
+    assert torch.get_num_threads() == 1  # no option: left as it was
 
 
 def test_bench_no_defense(tmp_path, monkeypatch, capsys):

@@ -8,7 +8,12 @@ from skorch import NeuralNetClassifier
 from torch import nn
 
 from sklearn_ispl import ISPLFilter, WeakCNN, WeakMLP, make_weak_learner
-from sklearn_ispl._learners import BatchIterator, IndexedTensorDataset, build_learner
+from sklearn_ispl._learners import (
+    BatchIterator,
+    IndexedTensorDataset,
+    build_learner,
+    run_tasks,
+)
 from sklearn_ispl._validation import prepare_data
 
 
@@ -149,3 +154,15 @@ def test_plain_skorch_net_around_our_module_trains(digits_data):
     loss = learner.sample_loss(np.arange(128))
     assert np.all(np.isfinite(loss))
     assert learner.estimator.criterion_.__class__ is nn.CrossEntropyLoss
+
+
+@pytest.mark.parametrize("budget, per_worker", [(2, 1), (4, 2)])
+def test_workers_share_the_callers_thread_budget(budget, per_worker):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(budget)
+        assert run_tasks(torch.get_num_threads, [()] * 2, n_jobs=2) == [per_worker] * 2
+        # One worker: the tasks run in the caller, on its whole budget.
+        assert run_tasks(torch.get_num_threads, [()] * 2, n_jobs=1) == [budget] * 2
+    finally:
+        torch.set_num_threads(before)
