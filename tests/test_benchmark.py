@@ -13,6 +13,7 @@ from sklearn_ispl.benchmark import (
     _runner,
     available_defenses,
     benchmark_scenarios,
+    compare_results,
     get_profile,
     parse_defense_params,
     results_table,
@@ -419,6 +420,40 @@ def test_summarize_by_hand():
     assert s["isplfilter"]["mean_fp_share"] == pytest.approx(0.1)
     assert s["isplfilter"]["mean_fn_share"] == pytest.approx(0.25)
     assert s["no_defense"]["n_asr_below_1pct"] == 0
+
+
+def test_compare_results_on_the_common_scenarios():
+    fast = _two_scenarios()
+    paper = _two_scenarios()
+    # The paper run finished only scenario 01, where it defends and keeps
+    # more clean samples; the fast run's scenario 00 is left out.
+    del paper["scenarios"]["00"]
+    paper["scenarios"]["01"]["defenses"]["isplfilter"].update(A=0.0, C=0.88, FP=5)
+    for run in (fast, paper):
+        run["profile"] = {"dataset": "fashion-mnist", "n_train": 110}
+    md = compare_results({"paper": paper, "fast": fast})
+    rows = [line for line in md.splitlines() if line.startswith("| 0")]
+    assert [row.split(" | ")[0] for row in rows] == ["| 01"]
+    assert rows[0].split(" | ")[1:4] == ["50.0", "88.0", "0.0"]
+    summary = {line.split(" | ")[0]: line for line in md.splitlines()}
+    assert summary["| paper"].split(" | ")[1:3] == ["1/1", "0.0"]
+    assert summary["| fast"].split(" | ")[1:3] == ["0/1", "20.0"]
+    assert summary["| paper"].split(" | ")[3] == "2.0"  # 90 - 88 points
+    assert summary["| fast"].split(" | ")[3] == "10.0"
+
+
+def test_compare_results_refuses_what_cannot_be_compared():
+    one, two = _two_scenarios(), _two_scenarios()
+    one["profile"] = {"n_train": 110, "final_epochs": 8}
+    two["profile"] = {"n_train": 110, "final_epochs": 2}
+    with pytest.raises(ValueError, match="final_epochs"):
+        compare_results({"a": one, "b": two})
+    with pytest.raises(ValueError, match="at least two"):
+        compare_results({"a": one})
+    two["profile"] = one["profile"]
+    two["scenarios"] = {}
+    with pytest.raises(ValueError, match="No scenario"):
+        compare_results({"a": one, "b": two})
 
 
 def test_report_summarizes_every_scenario_not_a_stored_summary(tmp_path):

@@ -31,6 +31,7 @@ The defenses are looked up by name in :mod:`sklearn_ispl` at run time
 note.
 """
 
+from ._compare import compare_results
 from ._defenses import (
     DEFENSES,
     ISPL_PRESETS,
@@ -67,6 +68,7 @@ __all__ = [
     "Scenario",
     "available_defenses",
     "benchmark_scenarios",
+    "compare_results",
     "get_profile",
     "parse_defense_params",
     "plot_asr",
