@@ -1,6 +1,6 @@
 """Two settings of one defense, side by side on the scenarios both finished."""
 
-from ._report import _pct, _sorted_records, summarize
+from ._report import _entry_cells, _pct, _sorted_records, summarize
 from ._results import _DATA_FIELDS
 
 
@@ -73,14 +73,7 @@ def compare_results(runs, defense="isplfilter"):
     for sid, record in _sorted_records(subsets[labels[0]]):
         row = [sid, _pct(record.get("no_defense", {}).get("A"))]
         for label in labels:
-            entry = subsets[label]["scenarios"][sid]["defenses"][defense]
-            row += [
-                _pct(entry["C"]),
-                _pct(entry["A"]),
-                str(entry["FP"]),
-                str(entry["FN"]),
-                f"{entry['seconds']:.0f}",
-            ]
+            row += _entry_cells(subsets[label]["scenarios"][sid]["defenses"][defense])
         lines.append("| " + " | ".join(row) + " |")
 
     lines += [

@@ -137,6 +137,17 @@ def _summary_lines(results):
     return lines
 
 
+def _entry_cells(entry):
+    """Table cells C, A, FP, FN and fit seconds of one defense's result."""
+    return [
+        _pct(entry["C"]),
+        _pct(entry["A"]),
+        str(entry["FP"]),
+        str(entry["FN"]),
+        f"{entry['seconds']:.0f}",
+    ]
+
+
 def _pct(value, digits=1):
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
@@ -183,13 +194,7 @@ def results_table(results):
         for spec in specs:
             entry = record.get("defenses", {}).get(spec.key, {})
             if "C" in entry:
-                row += [
-                    _pct(entry["C"]),
-                    _pct(entry["A"]),
-                    str(entry["FP"]),
-                    str(entry["FN"]),
-                    f"{entry['seconds']:.0f}",
-                ]
+                row += _entry_cells(entry)
             else:
                 row += ["error" if "error" in entry else "–"] + ["–"] * 4
         lines.append("| " + " | ".join(row) + " |")
