@@ -99,6 +99,8 @@ def main(argv=None):
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be at least 1, got {args.threads}")
         # Two runs sharing the machine should each get half the cores.
         torch.set_num_threads(args.threads)
     params = {**parse_defense_params(args.params), **json.loads(args.set)}
