@@ -24,7 +24,6 @@ import sys
 import time
 
 import numpy as np
-import torch
 
 from sklearn_ispl import ISPLFilter, make_weak_learner
 from sklearn_ispl._learners import build_learner
@@ -36,6 +35,7 @@ from sklearn_ispl.benchmark import (
     parse_defense_params,
 )
 from sklearn_ispl.benchmark._results import _git_commit, _machine
+from sklearn_ispl.cli import _add_threads, _set_threads
 from sklearn_ispl.datasets import load_fashion_mnist
 
 
@@ -100,16 +100,10 @@ def main(argv=None):
     )
     parser.add_argument("--final-epochs", type=int, default=8)
     parser.add_argument("--n-jobs", type=int, default=None)
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: torch's)"
-    )
+    _add_threads(parser)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
-    if args.threads is not None:
-        if args.threads < 1:
-            parser.error(f"--threads must be at least 1, got {args.threads}")
-        # Two runs sharing the machine should each get half the cores.
-        torch.set_num_threads(args.threads)
+    _set_threads(parser, args.threads)
     params = parse_defense_params(args.params)
     provenance = _provenance()
 

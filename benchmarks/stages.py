@@ -31,7 +31,6 @@ from dataclasses import replace
 from functools import partial
 
 import numpy as np
-import torch
 
 from sklearn_ispl import ISPLFilter
 from sklearn_ispl._images import infer_layout, to_nchw
@@ -45,6 +44,7 @@ from sklearn_ispl.benchmark import (
 from sklearn_ispl.benchmark._data import _evaluate, _load_data
 from sklearn_ispl.benchmark._results import _git_commit, _machine, _write_json_atomic
 from sklearn_ispl.benchmark._runner import _FinalModel
+from sklearn_ispl.cli import _add_threads, _set_threads
 
 
 def counts(keep, poison):
@@ -93,16 +93,10 @@ def main(argv=None):
         default=None,
         help="random_state values of the defense (default: the profile's seed)",
     )
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: torch's)"
-    )
+    _add_threads(parser)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
-    if args.threads is not None:
-        if args.threads < 1:
-            parser.error(f"--threads must be at least 1, got {args.threads}")
-        # Two runs sharing the machine should each get half the cores.
-        torch.set_num_threads(args.threads)
+    _set_threads(parser, args.threads)
     params = {**parse_defense_params(args.params), **json.loads(args.set)}
     commit, dirty = _git_commit()
 

@@ -194,13 +194,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     command = "sklearn-ispl " + shlex.join(sys.argv[1:] if argv is None else argv)
     sub = args.subparser
-    if args.threads is not None:
-        if args.threads < 1:
-            _fail(sub, f"--threads must be at least 1, got {args.threads}")
-        import torch
-
-        # A process-wide budget: run_tasks splits it among joblib workers.
-        torch.set_num_threads(args.threads)
+    _set_threads(sub, args.threads)
     if args.command == "demo":
         return _demo(args)
     if args.command == "filter":
@@ -217,6 +211,18 @@ def _add_threads(subparser):
         "(default: torch's, one per core); give each of two runs that share "
         "a machine half the cores",
     )
+
+
+def _set_threads(parser, threads):
+    """Apply ``--threads`` (None: leave torch's default); the scripts too."""
+    if threads is None:
+        return
+    if threads < 1:
+        _fail(parser, f"--threads must be at least 1, got {threads}")
+    import torch
+
+    # A process-wide budget: run_tasks splits it among joblib workers.
+    torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------------------
