@@ -175,6 +175,18 @@ class TestSettings:
         with pytest.raises(ValueError, match="Unknown defense"):
             parse_defense_params("{}", "nodefense")
 
+    def test_parse_defense_params_starts_from_a_preset(self):
+        fast = benchmark.ISPL_PRESETS["fast"]
+        params = parse_defense_params('{"preset": "fast", "refine_folds": 4}')
+        assert params == {**fast, "refine_folds": 4}
+        assert "preset" not in params
+        # the preset itself is left as it was
+        assert fast["refine_folds"] == 2
+        with pytest.raises(ValueError, match="Unknown ISPL preset 'fastest'"):
+            parse_defense_params('{"preset": "fastest"}')
+        with pytest.raises(ValueError, match="only isplfilter has presets"):
+            parse_defense_params('{"preset": "fast"}', "ss")
+
     def test_build_defense_nested_and_strict(self):
         est, _, _ = benchmark._build_defense(
             sklearn_ispl.ISPLFilter,

@@ -185,7 +185,9 @@ def parse_defense_params(text, defense="isplfilter"):
         A dict (returned as a copy); JSON text of an object
         (``'{"n_runs": 2, "voter__n_epochs": 20}'``); ``@path`` of a file
         holding such an object; or, for ISPLFilter, the name of one of
-        :data:`ISPL_PRESETS`.
+        :data:`ISPL_PRESETS`. An ISPLFilter object may name a preset to
+        start from under the key ``"preset"``; its other keys override
+        that preset's settings (``'{"preset": "fast", "refine_folds": 4}'``).
     defense : str, default="isplfilter"
         The defense the settings are for (to look up presets).
 
@@ -206,6 +208,8 @@ def parse_defense_params(text, defense="isplfilter"):
     {'n_runs': 2}
     >>> parse_defense_params("digits")["voter__n_epochs"]
     40
+    >>> parse_defense_params('{"preset": "fast", "refine_folds": 4}')["n_runs"]
+    2
     """
     if isinstance(text, dict):
         return dict(text)
@@ -238,6 +242,19 @@ def parse_defense_params(text, defense="isplfilter"):
             f"Settings for {spec.key} must be a JSON object, got "
             f"{type(params).__name__}."
         )
+    if "preset" in params:
+        base = params.pop("preset")
+        if spec.key != "isplfilter":
+            raise ValueError(
+                f"Settings for {spec.key} cannot name a preset; only isplfilter "
+                "has presets."
+            )
+        if base not in ISPL_PRESETS:
+            raise ValueError(
+                f"Unknown ISPL preset {base!r} in the settings' 'preset' key; "
+                f"known: {', '.join(ISPL_PRESETS)}."
+            )
+        params = {**ISPL_PRESETS[base], **params}
     return params
 
 
