@@ -24,6 +24,16 @@ Two choices go beyond the paper, which keeps a sample when the model's
   on between rounds still follow the argmax rule: relaxing them too let
   poison of a similar-looking class pair back in, round after round, until
   the refine model learned the trigger (see ``benchmarks/README.md``).
+
+The rescue (:func:`label_fit_trace`, also beyond the paper) then looks at
+the removed samples through a model trained on the *unfiltered* data, the
+learning dynamics ISPL itself builds on. Poison whose trigger that model
+learns is fitted within a few epochs, faster than any hard clean sample of
+a confusable class; poison whose trigger it does not learn contradicts its
+label like a mislabelled sample, already after the first epoch. Hard clean
+samples lie between the two, so the removed samples whose label the model
+neither contradicts after its first epoch nor fits after its last are given
+back.
 """
 
 import numpy as np
@@ -95,6 +105,36 @@ def self_train(
             keep &= ~flagged[data.y, predicted]
             pairs = np.argwhere(flagged)
     return keep, support, pairs
+
+
+def label_fit_trace(data, weak_learner, seed, device, epochs):
+    """Probability of each sample's label under a model trained on all samples.
+
+    A fresh learner trains on every sample (poison included) for ``epochs``
+    epochs. Returns an array of shape (n_samples, 2): each sample's predicted
+    probability of its given label after the first epoch and after the last.
+    """
+    learner = build_learner(weak_learner, data, seed, device)
+    rows = np.arange(len(data))
+    learner.fit_epochs(rows, 1)
+    first = learner.predict_proba(rows)[rows, data.y]
+    last = first
+    if epochs > 1:
+        learner.fit_epochs(rows, epochs - 1)
+        last = learner.predict_proba(rows)[rows, data.y]
+    return np.column_stack([first, last])
+
+
+def rescue(keep, trace, bounds):
+    """Give back removed samples whose label trace lies within ``bounds``.
+
+    A removed sample comes back when its label's probability after the first
+    epoch is at least ``bounds[0]`` (not contradicted like a mislabelled
+    sample) and after the last is below ``bounds[1]`` (not fitted as fast as
+    a learned trigger).
+    """
+    low, high = bounds
+    return keep | ((trace[:, 0] >= low) & (trace[:, 1] < high))
 
 
 def one_sided_pairs(y, predicted, n_classes, z):

@@ -147,8 +147,8 @@ def _build_parser():
         metavar="NAME=SETTINGS",
         help="settings of one defense: JSON object, @file.json or (isplfilter) "
         "a preset name; an isplfilter object may start from a preset with "
-        "\"preset\"; repeatable. E.g. isplfilter='{\"n_runs\": 2}' or "
-        "isplfilter='{\"preset\": \"fast\", \"refine_folds\": 4}'",
+        '"preset"; repeatable. E.g. isplfilter=\'{"n_runs": 2}\' or '
+        'isplfilter=\'{"preset": "fast", "refine_folds": 4}\'',
     )
     bench.add_argument("--n-train", type=int, help="override the training subset size")
     bench.add_argument("--device", help="torch device (default: the profile's)")

@@ -380,6 +380,14 @@ def test_refine_settings_reach_the_refine_stage(monkeypatch, poisoned_digits):
         ({"refine_pair_guard": 0}, "refine_pair_guard"),
         ({"refine_pair_guard": -2.0}, "refine_pair_guard"),
         ({"refine_pair_guard": "3"}, "refine_pair_guard"),
+        ({"rescue_epochs": -1}, "rescue_epochs"),
+        ({"rescue_epochs": 1.5}, "rescue_epochs"),
+        ({"rescue_bounds": (0.5, 0.2)}, "rescue_bounds"),
+        ({"rescue_bounds": (0.1,)}, "rescue_bounds"),
+        ({"rescue_bounds": (0.1, 1.5)}, "rescue_bounds"),
+        ({"rescue_bounds": (-0.1, 0.5)}, "rescue_bounds"),
+        ({"rescue_bounds": (False, 0.5)}, "rescue_bounds"),
+        ({"rescue_bounds": "ab"}, "rescue_bounds"),
     ],
 )
 def test_bad_refine_settings_are_refused_before_training(params, match):
@@ -404,6 +412,29 @@ def test_pair_guard_names_the_lopsided_pair_and_removes_its_poison():
     assert (guarded.keep_mask_ <= relaxed.keep_mask_).all()
     assert (guarded.keep_mask_ & poison).sum() < (relaxed.keep_mask_ & poison).sum()
     np.testing.assert_array_equal(guarded.refine_scores_, relaxed.refine_scores_)
+
+
+def test_rescue_only_gives_back_what_the_refine_stage_removed(poisoned_digits):
+    from sklearn_ispl._refine import rescue
+
+    X, y, _, _ = poisoned_digits
+    plain = _linear()
+    plain.fit(X, y)
+    assert np.isnan(plain.rescue_scores_).all()
+    np.testing.assert_array_equal(plain.keep_mask_, plain.refine_keep_mask_)
+    bounds = [0.05, 0.9]  # a list, as JSON settings give it
+    rescued = _linear(rescue_epochs=2, rescue_bounds=bounds).fit(X, y)
+    # Same seed: the stages before the rescue decide the same.
+    np.testing.assert_array_equal(rescued.refine_keep_mask_, plain.keep_mask_)
+    assert rescued.rescue_scores_.shape == (len(y), 2)
+    assert np.isfinite(rescued.rescue_scores_).all()
+    np.testing.assert_array_equal(
+        rescued.keep_mask_,
+        rescue(rescued.refine_keep_mask_, rescued.rescue_scores_, bounds),
+    )
+    assert rescued.keep_mask_.sum() > rescued.refine_keep_mask_.sum()
+    assert set(rescued.stage_times_) == {"partition", "vote", "refine", "rescue"}
+    assert rescued.rescue_bounds == [0.05, 0.9]
 
 
 class TestPartitionSamples:

@@ -5,7 +5,13 @@ import pytest
 from sklearn.linear_model import SGDClassifier
 
 from sklearn_ispl import _refine
-from sklearn_ispl._refine import _stratified_folds, one_sided_pairs, self_train
+from sklearn_ispl._refine import (
+    _stratified_folds,
+    label_fit_trace,
+    one_sided_pairs,
+    rescue,
+    self_train,
+)
 from sklearn_ispl._validation import prepare_data
 
 from .conftest import lopsided_blobs
@@ -175,3 +181,40 @@ def test_pair_guard_keeps_the_argmax_rule_on_the_lopsided_pair_only():
     # Clean samples of class 2 the model does not rank first (support under
     # a third) are still given back.
     assert (guarded & (data.y == 2) & (support < 1 / 3)).any()
+
+
+def test_rescue_gives_back_only_removed_samples_between_the_bounds():
+    keep = np.array([False, False, False, False, False, True, True])
+    trace = np.array(
+        [
+            [0.3, 0.5],  # between: back
+            [0.05, 0.5],  # contradicted after the first epoch: stays out
+            [0.3, 0.99],  # fitted fast: stays out
+            [0.1, 0.5],  # first == low: back
+            [0.3, 0.95],  # last == high: stays out
+            [0.0, 1.0],  # kept by the refine stage: stays kept
+            [0.5, 0.5],
+        ]
+    )
+    np.testing.assert_array_equal(
+        rescue(keep, trace, (0.1, 0.95)), [True, False, False, True, False, True, True]
+    )
+    # The caller's mask is left alone.
+    assert keep.sum() == 2
+
+
+def test_label_fit_trace_trains_on_every_sample(monkeypatch):
+    data, flipped = _blobs(flip=0.1, seed=2)
+    spy = _Spy(monkeypatch)
+    trace = label_fit_trace(data, _sgd(), 0, "cpu", 3)
+    (entry,) = spy.log
+    assert entry["trained"] == set(range(len(data)))
+    assert trace.shape == (len(data), 2)
+    assert ((trace >= 0) & (trace <= 1)).all()
+    # One call of one epoch, then one of the remaining two.
+    assert len(spy.fits) == 2
+    # Flipped labels contradict the data: low probability after one epoch.
+    assert trace[flipped, 0].mean() < 0.3 < trace[~flipped, 0].mean()
+    one = label_fit_trace(data, _sgd(), 0, "cpu", 1)
+    np.testing.assert_array_equal(one[:, 0], one[:, 1])
+    np.testing.assert_array_equal(one[:, 0], trace[:, 0])
