@@ -2,7 +2,8 @@
 
 For a scenario of a benchmark profile (optionally on more training images),
 fits ISPLFilter with the given settings and prints the poisoned samples kept
-(FN) and clean samples removed (FP) after the vote and at the end; then
+(FN) and clean samples removed (FP) after the vote, after the refine stage
+and at the end (after the rescue, when ``rescue_epochs`` is set); then
 trains the benchmark's final classifier on the kept samples and prints its
 clean accuracy C and attack success A. This is how one lever is measured
 at a time without running every baseline. ``--seeds`` repeats the fit with
@@ -64,13 +65,15 @@ def fit_once(params, seed, n_jobs, X, y, poison):
         "fit_seconds": seconds,
         "stage_seconds": ispl.stage_times_,
         "vote": counts(ispl.vote_keep_mask_, poison),
+        "refine": counts(ispl.refine_keep_mask_, poison),
         "final": counts(ispl.keep_mask_, poison),
         "poison_per_component": [int(poison[c].sum()) for c in ispl.components_],
         "suspicious_pairs": ispl.suspicious_pairs_.tolist(),
     }
     print(
         f"seed {seed}: fit {seconds:.0f} s; vote: FN {run['vote']['FN']} FP "
-        f"{run['vote']['FP']}; final: FN {run['final']['FN']} FP "
+        f"{run['vote']['FP']}; refine: FN {run['refine']['FN']} FP "
+        f"{run['refine']['FP']}; final: FN {run['final']['FN']} FP "
         f"{run['final']['FP']} of {len(y)} ({int(poison.sum())} poisoned); "
         f"suspicious pairs {run['suspicious_pairs']}",
         flush=True,
