@@ -30,10 +30,11 @@ the removed samples through a model trained on the *unfiltered* data, the
 learning dynamics ISPL itself builds on. Poison whose trigger that model
 learns is fitted within a few epochs, faster than any hard clean sample of
 a confusable class; poison whose trigger it does not learn contradicts its
-label like a mislabelled sample, already after the first epoch. Hard clean
-samples lie between the two, so the removed samples whose label the model
-neither contradicts after its first epoch nor fits after its last are given
-back.
+label like a mislabelled sample from the first epoch on. Hard clean samples
+lie between the two, so the removed samples whose label the model neither
+contradicts on average over its epochs nor fits after its last are given
+back. The average, not the first epoch alone: one epoch in, whether a model
+has yet told two look-alike classes apart depends on its seed.
 """
 
 import numpy as np
@@ -112,26 +113,26 @@ def label_fit_trace(data, weak_learner, seed, device, epochs):
 
     A fresh learner trains on every sample (poison included) for ``epochs``
     epochs. Returns an array of shape (n_samples, 2): each sample's predicted
-    probability of its given label after the first epoch and after the last.
+    probability of its given label averaged over the epochs (read after
+    each), and after the last epoch.
     """
     learner = build_learner(weak_learner, data, seed, device)
     rows = np.arange(len(data))
-    learner.fit_epochs(rows, 1)
-    first = learner.predict_proba(rows)[rows, data.y]
-    last = first
-    if epochs > 1:
-        learner.fit_epochs(rows, epochs - 1)
+    total = np.zeros(len(data))
+    for _ in range(epochs):
+        learner.fit_epochs(rows, 1)
         last = learner.predict_proba(rows)[rows, data.y]
-    return np.column_stack([first, last])
+        total += last
+    return np.column_stack([total / epochs, last])
 
 
 def rescue(keep, trace, bounds):
     """Give back removed samples whose label trace lies within ``bounds``.
 
-    A removed sample comes back when its label's probability after the first
-    epoch is at least ``bounds[0]`` (not contradicted like a mislabelled
-    sample) and after the last is below ``bounds[1]`` (not fitted as fast as
-    a learned trigger).
+    A removed sample comes back when its label's probability averaged over
+    the epochs is at least ``bounds[0]`` (not contradicted like a mislabelled
+    sample) and after the last epoch is below ``bounds[1]`` (not fitted as
+    fast as a learned trigger).
     """
     low, high = bounds
     return keep | ((trace[:, 0] >= low) & (trace[:, 1] < high))
