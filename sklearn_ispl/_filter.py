@@ -147,17 +147,18 @@ class ISPLFilter(BaseFilter):
         ``refine_learner`` trains on every sample, unfiltered, for ``k``
         epochs, and the samples the refine stage removed are given back when
         that model's probability of their label lies within
-        ``rescue_bounds`` (``rescue_scores_``). Poison is at one end: fitted
-        within a few epochs when the model learns its trigger, contradicted
-        like a mislabelled sample from the first epoch on when it does not;
-        hard clean samples of confusable classes, most of the refine stage's
-        removals on data like Fashion-MNIST, lie between. A deviation from
-        the paper (``benchmarks/README.md``, "What we learned").
-    rescue_bounds : tuple of (float, float), default=(0.15, 0.95)
+        ``rescue_bounds`` (``rescue_scores_``). Poison starts out
+        contradicting its label like a mislabelled sample and, once the
+        model learns its trigger, is fitted; hard clean samples of
+        confusable classes, most of the refine stage's removals on data like
+        Fashion-MNIST, are neither. Train it at least as long as the model
+        that will learn from the filtered data: poison whose trigger is half
+        learned when the rescue model stops comes back. A deviation from the
+        paper (``benchmarks/README.md``, "What we learned").
+    rescue_bounds : tuple of (float, float), default=(0.1, 0.95)
         ``(low, high)``: a removed sample comes back when its label's
-        probability, read after each of the rescue model's epochs, averages
-        at least ``low`` and is below ``high`` after the last. Needs
-        ``0 <= low < high <= 1``.
+        probability is at least ``low`` after the rescue model's first epoch
+        and below ``high`` after its last. Needs ``0 <= low < high <= 1``.
     image_shape : tuple, default=None
         ``(height, width)`` or ``(height, width, channels)`` when ``X`` is
         2-D with one flattened image per row; None reads 2-D ``X`` as
@@ -192,8 +193,8 @@ class ISPLFilter(BaseFilter):
     refine_keep_mask_ : ndarray of bool of shape (n_samples,)
         The kept set after the refine stage, before the rescue.
     rescue_scores_ : ndarray of shape (n_samples, 2)
-        The rescue model's probability of each given label averaged over its
-        epochs, and after its last epoch (NaN when ``rescue_epochs=0``).
+        The rescue model's probability of each given label after its first
+        and its last epoch (NaN when ``rescue_epochs=0``).
     suspicious_pairs_ : ndarray of shape (n_pairs, 2)
         The (given label, predicted class) pairs ``refine_pair_guard``
         flagged, as class labels; empty without the guard.
@@ -283,7 +284,7 @@ class ISPLFilter(BaseFilter):
         refine_pair_guard=None,
         refine_learner=None,
         rescue_epochs=0,
-        rescue_bounds=(0.15, 0.95),
+        rescue_bounds=(0.1, 0.95),
         image_shape=None,
         device="cpu",
         n_jobs=None,

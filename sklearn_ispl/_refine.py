@@ -27,14 +27,17 @@ Two choices go beyond the paper, which keeps a sample when the model's
 
 The rescue (:func:`label_fit_trace`, also beyond the paper) then looks at
 the removed samples through a model trained on the *unfiltered* data, the
-learning dynamics ISPL itself builds on. Poison whose trigger that model
-learns is fitted within a few epochs, faster than any hard clean sample of
-a confusable class; poison whose trigger it does not learn contradicts its
-label like a mislabelled sample from the first epoch on. Hard clean samples
-lie between the two, so the removed samples whose label the model neither
-contradicts on average over its epochs nor fits after its last are given
-back. The average, not the first epoch alone: one epoch in, whether a model
-has yet told two look-alike classes apart depends on its seed.
+learning dynamics ISPL itself builds on. A poisoned sample starts out
+contradicting its label like a mislabelled one; once the model learns the
+trigger it is fitted, with all the others. Hard clean samples of a
+confusable class are neither contradicted at first nor fitted confidently
+after a few epochs. So a removed sample is given back when the model does
+not contradict its label after the first epoch and does not fit it after
+the last, and the model must train as long as the model that will learn
+from the filtered data: a trigger that model would learn, it learns too.
+Poison caught in the middle, its trigger half learned when training stops,
+comes back, which is why a short rescue model is unsafe
+(``benchmarks/README.md``).
 """
 
 import numpy as np
@@ -113,26 +116,26 @@ def label_fit_trace(data, weak_learner, seed, device, epochs):
 
     A fresh learner trains on every sample (poison included) for ``epochs``
     epochs. Returns an array of shape (n_samples, 2): each sample's predicted
-    probability of its given label averaged over the epochs (read after
-    each), and after the last epoch.
+    probability of its given label after the first epoch and after the last.
     """
     learner = build_learner(weak_learner, data, seed, device)
     rows = np.arange(len(data))
-    total = np.zeros(len(data))
-    for _ in range(epochs):
-        learner.fit_epochs(rows, 1)
+    learner.fit_epochs(rows, 1)
+    first = learner.predict_proba(rows)[rows, data.y]
+    last = first
+    if epochs > 1:
+        learner.fit_epochs(rows, epochs - 1)
         last = learner.predict_proba(rows)[rows, data.y]
-        total += last
-    return np.column_stack([total / epochs, last])
+    return np.column_stack([first, last])
 
 
 def rescue(keep, trace, bounds):
     """Give back removed samples whose label trace lies within ``bounds``.
 
-    A removed sample comes back when its label's probability averaged over
-    the epochs is at least ``bounds[0]`` (not contradicted like a mislabelled
-    sample) and after the last epoch is below ``bounds[1]`` (not fitted as
-    fast as a learned trigger).
+    A removed sample comes back when its label's probability after the first
+    epoch is at least ``bounds[0]`` (not contradicted like a mislabelled
+    sample) and after the last is below ``bounds[1]`` (not fitted like
+    poison whose trigger the model learned).
     """
     low, high = bounds
     return keep | ((trace[:, 0] >= low) & (trace[:, 1] < high))
