@@ -69,13 +69,6 @@ ISPL_PRESETS = {
     # The paper's settings (appendix B.1): ISPLFilter's defaults.
     "paper": {},
     "fast": _FAST,
-    # The fast preset, then the rescue: the 32/64 CNN trains on every sample
-    # for 8 epochs (as long as the benchmark's final classifier) and gives
-    # back removed samples whose label it neither contradicts after the
-    # first epoch (probability under 0.1) nor fits after the last (0.95 or
-    # more). About 60% of the clean samples the fast preset removes come
-    # back, with more poison kept (benchmarks/README.md, "What we learned").
-    "fast-rescue": {**_FAST, "rescue_epochs": 8, "rescue_bounds": (0.1, 0.95)},
     # Tens of thousands of images: the partition and the vote of the fast
     # preset run on a stratified draw of 6,000 samples (partition_samples),
     # the component learners vote on every sample, and 4 cross-fitted rounds
