@@ -399,7 +399,7 @@ class ISPLFilter(BaseFilter):
                 self.device,
                 self.rescue_epochs,
             )
-            keep = rescue(keep, trace, tuple(self.rescue_bounds))
+            keep = rescue(keep, trace, self.rescue_bounds)
         self.stage_times_ = {
             "partition": partition_time - start_time,
             "vote": vote_time - partition_time,
