@@ -388,6 +388,8 @@ def test_refine_settings_reach_the_refine_stage(monkeypatch, poisoned_digits):
         ({"rescue_bounds": (-0.1, 0.5)}, "rescue_bounds"),
         ({"rescue_bounds": (False, 0.5)}, "rescue_bounds"),
         ({"rescue_bounds": "ab"}, "rescue_bounds"),
+        ({"rescue_min_support": -0.1}, "rescue_min_support"),
+        ({"rescue_min_support": 1.5}, "rescue_min_support"),
     ],
 )
 def test_bad_refine_settings_are_refused_before_training(params, match):
@@ -420,21 +422,33 @@ def test_rescue_only_gives_back_what_the_refine_stage_removed(poisoned_digits):
     X, y, _, _ = poisoned_digits
     plain = _linear()
     plain.fit(X, y)
-    assert np.isnan(plain.rescue_scores_).all()
+    assert plain.rescue_scores_.shape == (len(y), 0)
     np.testing.assert_array_equal(plain.keep_mask_, plain.refine_keep_mask_)
-    bounds = [0.05, 0.9]  # a list, as JSON settings give it
+    bounds = [0.2, 0.99]  # a list, as JSON settings give it
     rescued = _linear(rescue_epochs=2, rescue_bounds=bounds).fit(X, y)
     # Same seed: the stages before the rescue decide the same.
     np.testing.assert_array_equal(rescued.refine_keep_mask_, plain.keep_mask_)
+    np.testing.assert_array_equal(rescued.refine_scores_, plain.refine_scores_)
     assert rescued.rescue_scores_.shape == (len(y), 2)
     assert np.isfinite(rescued.rescue_scores_).all()
     np.testing.assert_array_equal(
         rescued.keep_mask_,
-        rescue(rescued.refine_keep_mask_, rescued.rescue_scores_, bounds),
+        rescue(
+            rescued.refine_keep_mask_,
+            rescued.rescue_scores_,
+            rescued.refine_scores_,
+            bounds,
+            1e-3,
+        ),
     )
     assert rescued.keep_mask_.sum() > rescued.refine_keep_mask_.sum()
     assert set(rescued.stage_times_) == {"partition", "vote", "refine", "rescue"}
-    assert rescued.rescue_bounds == [0.05, 0.9]
+    assert rescued.rescue_bounds == [0.2, 0.99]
+    # A floor no removed sample's support reaches gives nothing back.
+    strict = _linear(rescue_epochs=2, rescue_bounds=bounds, rescue_min_support=1.0)
+    np.testing.assert_array_equal(
+        strict.fit(X, y).keep_mask_, rescued.refine_keep_mask_
+    )
 
 
 class TestPartitionSamples:

@@ -183,39 +183,47 @@ def test_pair_guard_keeps_the_argmax_rule_on_the_lopsided_pair_only():
     assert (guarded & (data.y == 2) & (support < 1 / 3)).any()
 
 
-def test_rescue_gives_back_only_removed_samples_between_the_bounds():
-    keep = np.array([False, False, False, False, False, True, True])
+def test_rescue_gives_back_removed_samples_in_the_band_the_judge_allows():
+    keep = np.array([False] * 8 + [True])
     trace = np.array(
         [
-            [0.3, 0.5],  # between: back
-            [0.05, 0.5],  # contradicted after the first epoch: stays out
-            [0.3, 0.99],  # fitted fast: stays out
-            [0.1, 0.5],  # first == low: back
-            [0.3, 0.95],  # last == high: stays out
-            [0.0, 1.0],  # kept by the refine stage: stays kept
-            [0.5, 0.5],
+            [0.2, 0.6, 0.7],  # fitted, never confidently: back
+            [0.1, 0.3, 0.4],  # never fitted (peak under low): stays out
+            [0.2, 0.97, 0.6],  # fitted confidently once: stays out
+            [0.2, 0.5, 0.3],  # peak == low: back
+            [0.2, 0.95, 0.9],  # peak == high: stays out
+            [0.2, 0.6, 0.7],  # the judge rules the label out: stays out
+            [0.2, 0.6, 0.7],  # support == min_support: back
+            [0.2, 0.6, 0.7],  # no judge (NaN support): back
+            [0.0, 0.0, 1.0],  # kept by the refine stage: stays kept
         ]
     )
+    support = np.array([0.1, 0.1, 0.1, 0.1, 0.1, 1e-4, 1e-3, np.nan, 0.5])
+    expected = [True, False, False, True, False, False, True, True, True]
     np.testing.assert_array_equal(
-        rescue(keep, trace, (0.1, 0.95)), [True, False, False, True, False, True, True]
+        rescue(keep, trace, support, (0.5, 0.95), 1e-3), expected
     )
+    # With no floor, the judge no longer blocks row 5.
+    assert rescue(keep, trace, support, (0.5, 0.95), 0.0)[5]
     # The caller's mask is left alone.
-    assert keep.sum() == 2
+    assert keep.sum() == 1
 
 
-def test_label_fit_trace_trains_on_every_sample(monkeypatch):
+def test_label_fit_trace_reads_every_epoch_of_a_model_of_all_samples(monkeypatch):
     data, flipped = _blobs(flip=0.1, seed=2)
     spy = _Spy(monkeypatch)
     trace = label_fit_trace(data, _sgd(), 0, "cpu", 3)
     (entry,) = spy.log
     assert entry["trained"] == set(range(len(data)))
-    assert trace.shape == (len(data), 2)
+    assert trace.shape == (len(data), 3)
     assert ((trace >= 0) & (trace <= 1)).all()
-    # One epoch, a reading, the remaining two epochs, a reading.
-    assert len(spy.fits) == 2
+    # One epoch, then a reading, three times.
+    assert len(spy.fits) == 3
     # Flipped labels contradict the data: low probability after one epoch.
     assert trace[flipped, 0].mean() < 0.3 < trace[~flipped, 0].mean()
+    # Each column is read after its own epoch, not copied from another.
+    assert not np.allclose(trace[:, 0], trace[:, 2])
     one = label_fit_trace(data, _sgd(), 0, "cpu", 1)
-    np.testing.assert_array_equal(one[:, 0], one[:, 1])
+    assert one.shape == (len(data), 1)
     # The same seed trains the same model up to the first reading.
     np.testing.assert_array_equal(one[:, 0], trace[:, 0])
