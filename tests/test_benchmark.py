@@ -187,6 +187,12 @@ class TestSettings:
         with pytest.raises(ValueError, match="only isplfilter has presets"):
             parse_defense_params('{"preset": "fast"}', "ss")
 
+    def test_fast_rescue_preset_is_fast_plus_an_eight_epoch_rescue(self):
+        fast_rescue = parse_defense_params("fast-rescue")
+        assert fast_rescue.pop("rescue_epochs") == 8
+        assert fast_rescue == benchmark.ISPL_PRESETS["fast"]
+        assert "rescue_epochs" not in benchmark.ISPL_PRESETS["fast"]
+
     def test_build_defense_nested_and_strict(self):
         est, _, _ = benchmark._build_defense(
             sklearn_ispl.ISPLFilter,
