@@ -26,8 +26,7 @@ import numpy as np
 
 from sklearn_ispl import ISPLFilter
 from sklearn_ispl._images import infer_layout
-from sklearn_ispl._learners import build_learner
-from sklearn_ispl._refine import rescue
+from sklearn_ispl._refine import label_fit_trace, rescue
 from sklearn_ispl._validation import prepare_data
 from sklearn_ispl.benchmark import (
     _build_defense,
@@ -40,20 +39,10 @@ from sklearn_ispl.benchmark._data import _load_data
 
 def label_traces(ispl, X, y, seeds, epochs):
     """Per-epoch p(label) of fresh rescue models, one per seed."""
-    data = prepare_data(
-        X, y.astype(np.int64), len(ispl.classes_), infer_layout(X.shape)
-    )
+    layout = infer_layout(X.shape)
+    data = prepare_data(X, y.astype(np.int64), len(ispl.classes_), layout)
     learner = ispl.weak_learner if ispl.refine_learner is None else ispl.refine_learner
-    rows = np.arange(len(data))
-    traces = []
-    for seed in seeds:
-        model = build_learner(learner, data, seed, ispl.device)
-        trace = np.empty((len(data), epochs))
-        for epoch in range(epochs):
-            model.fit_epochs(rows, 1)
-            trace[:, epoch] = model.predict_proba(rows)[rows, data.y]
-        traces.append(trace)
-    return traces
+    return [label_fit_trace(data, learner, s, ispl.device, epochs) for s in seeds]
 
 
 def main(argv=None):
