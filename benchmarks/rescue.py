@@ -91,18 +91,17 @@ def main(argv=None):
         saved = np.load(path)
         removed = ~saved["refine_keep"]
         poison = saved["poison"]
-        line = [
-            f"scenario {index}: refine removed {(removed & ~poison).sum()} clean, "
-            f"{(removed & poison).sum()} of {poison.sum()} poisoned; given back"
-        ]
+        given_back = []
         for trace in saved["traces"]:
-            back = (
-                rescue(~removed, trace, saved["support"], args.bounds, args.min_support)
-                & removed
+            keep = rescue(
+                ~removed, trace, saved["support"], args.bounds, args.min_support
             )
-            line.append(f"{(back & ~poison).sum()} / {(back & poison).sum()}")
+            back = keep & removed
+            given_back.append(f"{(back & ~poison).sum()} / {(back & poison).sum()}")
         print(
-            " ".join(line[:1]) + " (clean / poisoned, per seed): " + ", ".join(line[1:])
+            f"scenario {index}: refine removed {(removed & ~poison).sum()} clean, "
+            f"{(removed & poison).sum()} of {poison.sum()} poisoned; given back "
+            f"(clean / poisoned, per seed): {', '.join(given_back)}"
         )
         sys.stdout.flush()
 

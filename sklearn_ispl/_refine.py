@@ -41,7 +41,7 @@ of its label over the epochs lies in ``[low, high)`` and the refine
 model's support for the label is at least ``min_support``. A rule on the
 unfiltered model alone let the backdoor through in 3 of 9 strong-attack
 scenarios on Fashion-MNIST (``benchmarks/README.md``); the rescue is off by
-default and in no preset.
+default and used only by the ``fast-rescue`` benchmark preset.
 """
 
 import numpy as np
