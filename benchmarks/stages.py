@@ -20,7 +20,12 @@ Usage::
         --seeds 0 1 2 3 4
 
 ``--params`` takes an ISPL preset name or settings as JSON; ``--set`` adds
-or overrides settings (JSON).
+or overrides settings (JSON). ``--clean-judge E`` also trains the filter's
+refine learner for E epochs on the clean samples with their true labels (a
+model that never saw the trigger nor a poisoned label) and prints how many
+poisoned samples it calls the target class, among all of them and among
+those the filter kept: whether the poison a filter keeps looks like the
+target class to a clean model, or was kept for another reason.
 """
 
 import argparse
@@ -35,6 +40,8 @@ import numpy as np
 
 from sklearn_ispl import ISPLFilter
 from sklearn_ispl._images import infer_layout, to_nchw
+from sklearn_ispl._learners import build_learner
+from sklearn_ispl._validation import prepare_data
 from sklearn_ispl.benchmark import (
     _build_defense,
     _jsonable,
@@ -78,7 +85,45 @@ def fit_once(params, seed, n_jobs, X, y, poison):
         f"suspicious pairs {run['suspicious_pairs']}",
         flush=True,
     )
-    return run, ispl.keep_mask_
+    return run, ispl
+
+
+def clean_judge(ispl, X, y_true, poison, target, epochs):
+    """Poisoned samples a model trained on clean samples only calls the target.
+
+    The model trains, epoch by epoch, on the rows that are not poisoned with
+    their true labels; after each epoch it is asked about every poisoned
+    image (trigger included). Returns, per epoch, how many of them it calls
+    the target class, and how many of those the filter kept it gives a
+    target probability of at least 0.5.
+    """
+    data = prepare_data(
+        X, y_true.astype(np.int64), len(ispl.classes_), infer_layout(X.shape)
+    )
+    learner = ispl.weak_learner if ispl.refine_learner is None else ispl.refine_learner
+    model = build_learner(learner, data, ispl.random_state, ispl.device)
+    poisoned = np.flatnonzero(poison)
+    kept = ispl.keep_mask_[poisoned]
+    per_epoch = []
+    for epoch in range(1, epochs + 1):
+        model.fit_epochs(np.flatnonzero(~poison), 1)
+        proba = model.predict_proba(poisoned)
+        called = int((proba.argmax(axis=1) == target).sum())
+        kept_alike = int((proba[kept, target] >= 0.5).sum())
+        per_epoch.append(
+            {
+                "epoch": epoch,
+                "poisoned_called_target": called,
+                "kept_poisoned_target_p50": kept_alike,
+            }
+        )
+        print(
+            f"  clean judge, epoch {epoch}: calls {called} of {len(poisoned)} "
+            f"poisoned samples the target; gives {kept_alike} of the "
+            f"{int(kept.sum())} kept ones a target probability >= 0.5",
+            flush=True,
+        )
+    return per_epoch
 
 
 def main(argv=None):
@@ -97,8 +142,17 @@ def main(argv=None):
         help="random_state values of the defense (default: the profile's seed)",
     )
     _add_threads(parser)
+    parser.add_argument(
+        "--clean-judge",
+        type=int,
+        default=0,
+        metavar="EPOCHS",
+        help="epochs of a refine learner trained on the clean samples only",
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
+    if args.clean_judge < 0:
+        parser.error("--clean-judge must be at least 0")
     _set_threads(parser, args.threads)
     params = {**parse_defense_params(args.params), **json.loads(args.set)}
     commit, dirty = _git_commit()
@@ -134,7 +188,12 @@ def main(argv=None):
         "runs": [],
     }
     for seed in args.seeds or [profile.seed]:
-        run, keep = fit_once(params, seed, args.n_jobs, X_p, y_p, poison)
+        run, ispl = fit_once(params, seed, args.n_jobs, X_p, y_p, poison)
+        if args.clean_judge:
+            run["clean_judge"] = clean_judge(
+                ispl, X_p, y, poison, scenario.attack.target, args.clean_judge
+            )
+        keep = ispl.keep_mask_
         model = final_model().fit(X_p[keep], y_p[keep])
         run.update(_evaluate(model, scenario, X_test, y_test))
         print(f"  final classifier: C {run['C']:.1%} A {run['A']:.1%}", flush=True)
