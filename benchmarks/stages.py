@@ -88,18 +88,16 @@ def fit_once(params, seed, n_jobs, X, y, poison):
     return run, ispl
 
 
-def clean_judge(ispl, X, y_true, poison, target, epochs):
+def clean_judge(ispl, data, poison, target, epochs):
     """Poisoned samples a model trained on clean samples only calls the target.
 
     The model trains, epoch by epoch, on the rows that are not poisoned with
     their true labels; after each epoch it is asked about every poisoned
-    image (trigger included). Returns, per epoch, how many of them it calls
-    the target class, and how many of those the filter kept it gives a
-    target probability of at least 0.5.
+    image (trigger included). ``data`` holds the poisoned images with their
+    true labels, prepared once for every seed. Returns, per epoch, how many
+    of them it calls the target class, and how many of those the filter kept
+    it gives a target probability of at least 0.5.
     """
-    data = prepare_data(
-        X, y_true.astype(np.int64), len(ispl.classes_), infer_layout(X.shape)
-    )
     learner = ispl.weak_learner if ispl.refine_learner is None else ispl.refine_learner
     model = build_learner(learner, data, ispl.random_state, ispl.device)
     poisoned = np.flatnonzero(poison)
@@ -187,11 +185,17 @@ def main(argv=None):
         "settings": _jsonable(params),
         "runs": [],
     }
+    judge_data = None
+    if args.clean_judge:
+        n_classes = int(max(y.max(), y_test.max())) + 1
+        judge_data = prepare_data(
+            X_p, y.astype(np.int64), n_classes, infer_layout(X_p.shape)
+        )
     for seed in args.seeds or [profile.seed]:
         run, ispl = fit_once(params, seed, args.n_jobs, X_p, y_p, poison)
         if args.clean_judge:
             run["clean_judge"] = clean_judge(
-                ispl, X_p, y, poison, scenario.attack.target, args.clean_judge
+                ispl, judge_data, poison, scenario.attack.target, args.clean_judge
             )
         keep = ispl.keep_mask_
         model = final_model().fit(X_p[keep], y_p[keep])
