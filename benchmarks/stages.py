@@ -60,6 +60,22 @@ def counts(keep, poison):
     return {"FN": int((keep & poison).sum()), "FP": int((~keep & ~poison).sum())}
 
 
+def load_scenario(profile_name, n_train, index):
+    """A profile (with ``n_train`` training images if given) and its poisoned scenario.
+
+    Returns the profile, the scenario, ``(X, y, X_poisoned, y_poisoned,
+    poison_mask)`` and the test arrays ``(X_test, y_test)``.
+    """
+    profile = get_profile(profile_name)
+    if n_train is not None:
+        profile = replace(profile, n_train=n_train)
+    X, y, X_test, y_test = _load_data(profile)
+    scenario = benchmark_scenarios(
+        X.shape[1:], profile.max_value, profile.min_contrast
+    )[index]
+    return profile, scenario, (X, y, *scenario.attack.poison(X, y)), (X_test, y_test)
+
+
 def fit_once(params, seed, n_jobs, X, y, poison):
     """Fit ISPLFilter once: counts after the vote and at the end, keep mask."""
     run_params = {"random_state": seed, "n_jobs": n_jobs}
@@ -155,14 +171,9 @@ def main(argv=None):
     params = {**parse_defense_params(args.params), **json.loads(args.set)}
     commit, dirty = _git_commit()
 
-    profile = get_profile(args.profile)
-    if args.n_train is not None:
-        profile = replace(profile, n_train=args.n_train)
-    X, y, X_test, y_test = _load_data(profile)
-    scenario = benchmark_scenarios(
-        X.shape[1:], profile.max_value, profile.min_contrast
-    )[args.scenario]
-    X_p, y_p, poison = scenario.attack.poison(X, y)
+    profile, scenario, (X, y, X_p, y_p, poison), (X_test, y_test) = load_scenario(
+        args.profile, args.n_train, args.scenario
+    )
     nchw = to_nchw(X, infer_layout(X.shape))
     final_model = partial(
         _FinalModel,
