@@ -45,6 +45,8 @@ default and used only by the ``fast-rescue`` benchmark preset.
 """
 
 import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.neighbors import KNeighborsClassifier
 
 from ._learners import build_learner
 
@@ -61,8 +63,12 @@ def self_train(
     folds=1,
     keep_ratio=1.0,
     pair_guard=None,
+    trainable=None,
 ):
     """Refine ``keep`` by self-training.
+
+    ``trainable`` (boolean mask or None) limits the samples the models may
+    train on in every round; every sample is still judged.
 
     Returns
     -------
@@ -75,6 +81,8 @@ def self_train(
         The (label, predicted class) index pairs the ``pair_guard`` flagged.
     """
     keep = np.asarray(keep, dtype=bool).copy()
+    if trainable is None:
+        trainable = np.ones(len(data), dtype=bool)
     support = np.full(len(data), np.nan)
     pairs = np.empty((0, 2), dtype=np.int64)
     if n_rounds == 0 or not keep.any():
@@ -88,12 +96,16 @@ def self_train(
     # Learner k judges fold k and trains on the kept samples outside it; a
     # single learner trains on every kept sample.
     judged = [np.flatnonzero(fold_of == k) for k in range(folds)]
-    trainable = [fold_of != k if folds > 1 else True for k in range(folds)]
+    allowed_per_fold = [
+        trainable & (fold_of != k) if folds > 1 else trainable for k in range(folds)
+    ]
     rows = np.arange(len(data))
     smoothed = None
     for _ in range(n_rounds):
         proba = np.empty((len(data), data.n_classes))
-        for learner, fold, allowed in zip(learners, judged, trainable, strict=True):
+        for learner, fold, allowed in zip(
+            learners, judged, allowed_per_fold, strict=True
+        ):
             learner.fit_epochs(np.flatnonzero(keep & allowed), epochs)
             proba[fold] = learner.predict_proba(fold)
         smoothed = (
@@ -113,6 +125,35 @@ def self_train(
             keep &= ~flagged[data.y, predicted]
             pairs = np.argwhere(flagged)
     return keep, support, pairs
+
+
+def blind_judge(data, n_neighbors, n_components, seed):
+    """Cross-fitted k-nearest-neighbour probabilities of each sample's label.
+
+    The samples are projected on their first ``n_components`` principal
+    components (pixels for images, columns for tabular rows) and split into
+    two stratified folds; each fold's samples are judged by the
+    ``n_neighbors`` nearest samples of the other fold and their given
+    labels. A backdoor trigger is a few pixels: it carries almost none of
+    the images' variance, so it barely moves a poisoned image in this
+    projection, whose neighbours are then images of its source class. The
+    judge is blind to the trigger however many poisoned samples it sees,
+    where a network trained on the poison learns it. Returns an array of
+    shape (n_samples, n_classes).
+    """
+    rng = np.random.RandomState(seed)
+    flat = data.X.reshape(len(data), -1)
+    n_components = min(n_components, *flat.shape)
+    projected = PCA(n_components, random_state=rng.randint(np.iinfo(np.int32).max))
+    projected = projected.fit_transform(flat)
+    fold_of = _stratified_folds(data.y, 2, rng)
+    proba = np.zeros((len(data), data.n_classes))
+    for k in range(2):
+        train, judged = fold_of != k, fold_of == k
+        neighbors = min(n_neighbors, int(train.sum()))
+        knn = KNeighborsClassifier(neighbors).fit(projected[train], data.y[train])
+        proba[np.ix_(judged, knn.classes_)] = knn.predict_proba(projected[judged])
+    return proba
 
 
 def label_fit_trace(data, weak_learner, seed, device, epochs):

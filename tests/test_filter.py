@@ -362,7 +362,7 @@ def test_refine_settings_reach_the_refine_stage(monkeypatch, poisoned_digits):
     ).fit(X, y)
     (learner, args) = calls[0]
     assert learner is refine_model
-    assert args[-3:] == (3, 0.4, None)
+    assert args[-4:] == (3, 0.4, None, None)
     # The relaxed rule keeps at least what the argmax rule keeps.
     strict = _linear(n_runs=1, refine_learner=refine_model, refine_folds=3).fit(X, y)
     assert (ispl.keep_mask_ >= strict.keep_mask_).all()
@@ -390,6 +390,9 @@ def test_refine_settings_reach_the_refine_stage(monkeypatch, poisoned_digits):
         ({"rescue_bounds": "ab"}, "rescue_bounds"),
         ({"rescue_min_support": -0.1}, "rescue_min_support"),
         ({"rescue_min_support": 1.5}, "rescue_min_support"),
+        ({"blind_neighbors": 0}, "blind_neighbors"),
+        ({"blind_neighbors": 2.5}, "blind_neighbors"),
+        ({"blind_components": 0}, "blind_components"),
     ],
 )
 def test_bad_refine_settings_are_refused_before_training(params, match):
@@ -414,6 +417,36 @@ def test_pair_guard_names_the_lopsided_pair_and_removes_its_poison():
     assert (guarded.keep_mask_ <= relaxed.keep_mask_).all()
     assert (guarded.keep_mask_ & poison).sum() < (relaxed.keep_mask_ & poison).sum()
     np.testing.assert_array_equal(guarded.refine_scores_, relaxed.refine_scores_)
+
+
+def test_blind_judge_vetoes_training_and_keeping(monkeypatch, poisoned_digits):
+    from sklearn_ispl import _filter as filter_module
+
+    X, y, _, _ = poisoned_digits
+    plain = _linear().fit(X, y)
+    assert np.isnan(plain.blind_scores_).all()
+    seen = {}
+    real = filter_module.self_train
+
+    def spy(data, learner, keep, *args):
+        seen["start"], seen["trainable"] = keep.copy(), args[-1].copy()
+        return real(data, learner, keep, *args)
+
+    monkeypatch.setattr(filter_module, "self_train", spy)
+    blind = _linear(blind_neighbors=10, blind_components=15).fit(X, y)
+    scores = blind.blind_scores_
+    assert scores.shape == (len(y),)
+    assert ((scores >= 0) & (scores <= 1)).all()
+    backed = seen["trainable"]
+    assert 0 < backed.sum() < len(y)
+    # Backed: no other class has more of the neighbours than the label.
+    assert backed[scores > 0.5].all()
+    assert not backed[scores == 0].any()
+    np.testing.assert_array_equal(seen["start"], blind.vote_keep_mask_ & backed)
+    assert not (blind.keep_mask_ & ~backed).any()
+    assert not (blind.refine_keep_mask_ & ~backed).any()
+    # Same seeds up to the vote: the judge only narrows what follows.
+    np.testing.assert_array_equal(blind.vote_keep_mask_, plain.vote_keep_mask_)
 
 
 def test_rescue_only_gives_back_what_the_refine_stage_removed(poisoned_digits):

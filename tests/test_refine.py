@@ -7,6 +7,7 @@ from sklearn.linear_model import SGDClassifier
 from sklearn_ispl import _refine
 from sklearn_ispl._refine import (
     _stratified_folds,
+    blind_judge,
     label_fit_trace,
     one_sided_pairs,
     rescue,
@@ -99,6 +100,70 @@ def test_one_fold_is_the_paper_rule(monkeypatch):
     # The paper's single model judges the samples it trained on too.
     assert entry["trained"] <= entry["judged"]
     assert entry["judged"] == set(range(len(data)))
+
+
+@pytest.mark.parametrize("folds", [1, 2])
+def test_trainable_limits_every_training_set(monkeypatch, folds):
+    data, flipped = _blobs()
+    spy = _Spy(monkeypatch)
+    trainable = np.arange(len(data)) % 3 > 0
+    keep, support, _ = self_train(
+        data, _sgd(), ~flipped, 0, "cpu", 3, 1, 0.5, folds=folds, trainable=trainable
+    )
+    assert len(spy.fits) == 3 * folds
+    for rows in spy.fits:
+        assert len(rows) and trainable[rows].all()
+    # Every sample is still judged, the untrainable ones included.
+    assert set().union(*(e["judged"] for e in spy.log)) == set(range(len(data)))
+    assert keep[~trainable].any()
+
+
+def _triggered_images(n=300, seed=0):
+    """Two classes (a bright left or right half) and a one-pixel 'trigger'.
+
+    A tenth of class 0 carries a corner pixel and label 1: the trigger
+    separates them perfectly, their shape says class 0. As in real images,
+    the shapes vary far more than the one pixel.
+    """
+    rng = np.random.RandomState(seed)
+    truth = np.arange(n) % 2
+    X = rng.rand(n, 12, 12) * 0.3
+    brightness = rng.uniform(0.5, 1.5, size=n)[:, None, None]
+    X[truth == 0, :, :6] += brightness[truth == 0]
+    X[truth == 1, :, 6:] += brightness[truth == 1]
+    poison = (truth == 0) & (rng.rand(n) < 0.1)
+    X[poison, 11, 11] = 1.0
+    y = np.where(poison, 1, truth)
+    return prepare_data(X, y, 2, "nhw"), poison
+
+
+def test_blind_judge_calls_triggered_images_their_source_class():
+    data, poison = _triggered_images()
+    proba = blind_judge(data, 5, 3, seed=0)
+    assert proba.shape == (len(data), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    label = proba[np.arange(len(data)), data.y]
+    # The neighbours of a triggered image are clean class-0 images.
+    assert (label[poison] < 0.5).all()
+    assert (label[~poison] > 0.5).mean() > 0.95
+    np.testing.assert_array_equal(proba, blind_judge(data, 5, 3, seed=0))
+
+
+def test_blind_judge_never_asks_a_sample_about_itself():
+    # Labels unrelated to the images: only a sample itself would vouch
+    # for its label every time.
+    rng = np.random.RandomState(0)
+    data = prepare_data(rng.rand(200, 6, 6), rng.randint(0, 2, 200), 2, "nhw")
+    nearest = blind_judge(data, 1, 5, seed=0)[np.arange(200), data.y]
+    assert set(np.unique(nearest)) <= {0.0, 1.0}
+    assert 0.3 < nearest.mean() < 0.7
+
+
+def test_blind_judge_caps_neighbours_and_components_on_tiny_data():
+    data, _ = _triggered_images(n=6)
+    proba = blind_judge(data, 50, 100, seed=1)
+    assert proba.shape == (6, 2)
+    assert np.isfinite(proba).all()
 
 
 @pytest.mark.parametrize("folds", [1, 2])
