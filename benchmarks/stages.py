@@ -60,6 +60,31 @@ def counts(keep, poison):
     return {"FN": int((keep & poison).sum()), "FP": int((~keep & ~poison).sum())}
 
 
+def add_fit_arguments(parser):
+    """The options that pick a scenario and the ISPLFilter settings."""
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("--n-train", type=int, default=None)
+    parser.add_argument("--scenario", type=int, required=True)
+    parser.add_argument("--params", default="fast")
+    parser.add_argument("--set", default="{}", help="settings to override (JSON)")
+    parser.add_argument("--n-jobs", type=int, default=None)
+
+
+def run_record(script, argv, params, poison):
+    """The header of a results JSON: command, commit, machine, settings."""
+    commit, dirty = _git_commit()
+    return {
+        "command": " ".join([f"python benchmarks/{script}", *(argv or sys.argv[1:])]),
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "machine": _machine("cpu"),
+        "n_train": len(poison),
+        "n_poison": int(poison.sum()),
+        "settings": _jsonable(params),
+        "runs": [],
+    }
+
+
 def load_scenario(profile_name, n_train, index):
     """A profile (with ``n_train`` training images if given) and its poisoned scenario.
 
@@ -142,12 +167,7 @@ def clean_judge(ispl, data, poison, target, epochs):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="quick")
-    parser.add_argument("--n-train", type=int, default=None)
-    parser.add_argument("--scenario", type=int, required=True)
-    parser.add_argument("--params", default="fast")
-    parser.add_argument("--set", default="{}", help="settings to override (JSON)")
-    parser.add_argument("--n-jobs", type=int, default=None)
+    add_fit_arguments(parser)
     parser.add_argument(
         "--seeds",
         type=int,
@@ -169,7 +189,6 @@ def main(argv=None):
         parser.error("--clean-judge must be at least 0")
     _set_threads(parser, args.threads)
     params = {**parse_defense_params(args.params), **json.loads(args.set)}
-    commit, dirty = _git_commit()
 
     profile, scenario, (X, y, X_p, y_p, poison), (X_test, y_test) = load_scenario(
         args.profile, args.n_train, args.scenario
@@ -186,16 +205,7 @@ def main(argv=None):
         profile.seed,
         "cpu",
     )
-    result = {
-        "command": " ".join(["python benchmarks/stages.py", *(argv or sys.argv[1:])]),
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "machine": _machine("cpu"),
-        "n_train": len(y),
-        "n_poison": int(poison.sum()),
-        "settings": _jsonable(params),
-        "runs": [],
-    }
+    result = run_record("stages.py", argv, params, poison)
     judge_data = None
     if args.clean_judge:
         n_classes = int(max(y.max(), y_test.max())) + 1

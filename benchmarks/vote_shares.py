@@ -34,16 +34,15 @@ Usage::
 import argparse
 import json
 import os
-import sys
 
 import numpy as np
-from stages import counts, fit_once, load_scenario
+from stages import add_fit_arguments, counts, fit_once, load_scenario, run_record
 
 from sklearn_ispl._images import infer_layout
 from sklearn_ispl._learners import build_learner
 from sklearn_ispl._validation import prepare_data
-from sklearn_ispl.benchmark import _jsonable, parse_defense_params
-from sklearn_ispl.benchmark._results import _git_commit, _machine, _write_json_atomic
+from sklearn_ispl.benchmark import parse_defense_params
+from sklearn_ispl.benchmark._results import _write_json_atomic
 from sklearn_ispl.cli import _add_threads, _set_threads
 
 
@@ -145,12 +144,7 @@ def strong_start_judge(ispl, data, poison, target, min_score, epochs):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="quick")
-    parser.add_argument("--n-train", type=int, default=None)
-    parser.add_argument("--scenario", type=int, required=True)
-    parser.add_argument("--params", default="fast")
-    parser.add_argument("--set", default="{}", help="settings to override (JSON)")
-    parser.add_argument("--n-jobs", type=int, default=None)
+    add_fit_arguments(parser)
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument("--min-scores", type=float, nargs="+", default=[0.6, 0.55, 0.5])
     parser.add_argument("--judge-epochs", type=int, default=0)
@@ -161,23 +155,11 @@ def main(argv=None):
         parser.error("--judge-epochs must be at least 0")
     _set_threads(parser, args.threads)
     params = {**parse_defense_params(args.params), **json.loads(args.set)}
-    commit, dirty = _git_commit()
     profile, scenario, (X, y, X_p, y_p, poison), _ = load_scenario(
         args.profile, args.n_train, args.scenario
     )
     attack = scenario.attack
-    result = {
-        "command": " ".join(
-            ["python benchmarks/vote_shares.py", *(argv or sys.argv[1:])]
-        ),
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "machine": _machine("cpu"),
-        "n_train": len(y),
-        "n_poison": int(poison.sum()),
-        "settings": _jsonable(params),
-        "runs": [],
-    }
+    result = run_record("vote_shares.py", argv, params, poison)
     data = None
     for seed in args.seeds or [profile.seed]:
         run, ispl = fit_once(params, seed, args.n_jobs, X_p, y_p, poison)
