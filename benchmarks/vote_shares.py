@@ -27,7 +27,8 @@ strongly backed samples tells the poison apart.
 Usage::
 
     python benchmarks/vote_shares.py --profile quick --n-train 60000 \\
-        --scenario 4 --params large --seeds 0 2 --judge-epochs 4 \\
+        --scenario 4 --params large --set '{"blind_neighbors": null}' \\
+        --n-jobs 2 --seeds 2 \\
         --out benchmarks/results/stages/large-vote-shares-s4-60k.json
 """
 
