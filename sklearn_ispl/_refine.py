@@ -139,7 +139,8 @@ def blind_judge(data, n_neighbors, n_components, seed):
     projection, whose neighbours are then images of its source class. The
     judge is blind to the trigger however many poisoned samples it sees,
     where a network trained on the poison learns it. Returns an array of
-    shape (n_samples, n_classes).
+    shape (n_samples, n_classes); samples with no one to ask (a fold left
+    empty on tiny data) get equal probabilities.
     """
     rng = np.random.RandomState(seed)
     flat = data.X.reshape(len(data), -1)
@@ -150,6 +151,12 @@ def blind_judge(data, n_neighbors, n_components, seed):
     proba = np.zeros((len(data), data.n_classes))
     for k in range(2):
         train, judged = fold_of != k, fold_of == k
+        if not judged.any():
+            continue
+        if not train.any():
+            # Nothing to ask (a class or two with one sample each): no veto.
+            proba[judged] = 1.0 / data.n_classes
+            continue
         neighbors = min(n_neighbors, int(train.sum()))
         knn = KNeighborsClassifier(neighbors).fit(projected[train], data.y[train])
         proba[np.ix_(judged, knn.classes_)] = knn.predict_proba(projected[judged])

@@ -164,6 +164,9 @@ def test_blind_judge_caps_neighbours_and_components_on_tiny_data():
     proba = blind_judge(data, 50, 100, seed=1)
     assert proba.shape == (6, 2)
     assert np.isfinite(proba).all()
+    # One sample per class leaves the other fold empty: no one to ask.
+    pair = prepare_data(np.eye(2).reshape(2, 1, 2), np.array([0, 1]), 2, "nhw")
+    np.testing.assert_allclose(blind_judge(pair, 5, 3, seed=0), 0.5)
 
 
 @pytest.mark.parametrize("folds", [1, 2])
