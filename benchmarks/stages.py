@@ -129,6 +129,12 @@ def fit_once(params, seed, n_jobs, X, y, poison):
     return run, ispl
 
 
+def fresh_refine_model(ispl, data):
+    """An untrained copy of a fitted filter's refine learner, with its seed."""
+    learner = ispl.weak_learner if ispl.refine_learner is None else ispl.refine_learner
+    return build_learner(learner, data, ispl.random_state, ispl.device)
+
+
 def clean_judge(ispl, data, poison, target, epochs):
     """Poisoned samples a model trained on clean samples only calls the target.
 
@@ -139,8 +145,7 @@ def clean_judge(ispl, data, poison, target, epochs):
     of them it calls the target class, and how many of those the filter kept
     it gives a target probability of at least 0.5.
     """
-    learner = ispl.weak_learner if ispl.refine_learner is None else ispl.refine_learner
-    model = build_learner(learner, data, ispl.random_state, ispl.device)
+    model = fresh_refine_model(ispl, data)
     poisoned = np.flatnonzero(poison)
     kept = ispl.keep_mask_[poisoned]
     per_epoch = []

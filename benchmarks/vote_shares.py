@@ -37,10 +37,16 @@ import json
 import os
 
 import numpy as np
-from stages import add_fit_arguments, counts, fit_once, load_scenario, run_record
+from stages import (
+    add_fit_arguments,
+    counts,
+    fit_once,
+    fresh_refine_model,
+    load_scenario,
+    run_record,
+)
 
 from sklearn_ispl._images import infer_layout
-from sklearn_ispl._learners import build_learner
 from sklearn_ispl._validation import prepare_data
 from sklearn_ispl.benchmark import parse_defense_params
 from sklearn_ispl.benchmark._results import _write_json_atomic
@@ -118,8 +124,7 @@ def read_vote(ispl, y, y_true, poison, source, target, min_scores):
 
 def strong_start_judge(ispl, data, poison, target, min_score, epochs):
     """Per epoch: what a judge trained on the strongly backed samples keeps."""
-    learner = ispl.weak_learner if ispl.refine_learner is None else ispl.refine_learner
-    model = build_learner(learner, data, ispl.random_state, ispl.device)
+    model = fresh_refine_model(ispl, data)
     start = np.flatnonzero(ispl.vote_keep_mask_ & (ispl.scores_ >= min_score))
     rows = np.arange(len(data))
     per_epoch = []

@@ -145,8 +145,8 @@ def blind_judge(data, n_neighbors, n_components, seed):
     rng = np.random.RandomState(seed)
     flat = data.X.reshape(len(data), -1)
     n_components = min(n_components, *flat.shape)
-    projected = PCA(n_components, random_state=rng.randint(np.iinfo(np.int32).max))
-    projected = projected.fit_transform(flat)
+    pca = PCA(n_components, random_state=rng.randint(np.iinfo(np.int32).max))
+    projected = pca.fit_transform(flat)
     fold_of = _stratified_folds(data.y, 2, rng)
     proba = np.zeros((len(data), data.n_classes))
     for k in range(2):
