@@ -13,6 +13,7 @@ from ._base import BaseFilter
 from ._learners import check_weak_learner, run_tasks
 from ._partition import ispl_run
 from ._refine import blind_judge, label_fit_trace, rescue, self_train
+from ._trigger import trigger_check
 from ._validation import resolve_size
 from ._vote import BoostedComponentVoter
 
@@ -187,6 +188,23 @@ class ISPLFilter(BaseFilter):
     blind_components : int, default=20
         Principal components the trigger-blind judge projects on (capped by
         the number of samples and features).
+    trigger_check_auc : float in (0.5, 1], default=None
+        None: off. Otherwise, after every other stage, a trigger check
+        (needs ``blind_neighbors``): the removed samples of each given label
+        that the trigger-blind judge calls one other class form a group; a
+        sparse linear model on the raw features, cross-fitted, learns to
+        tell the group from the kept samples of both classes. A backdoor's
+        poison differs from its look-alike class by a trigger of a few
+        pixels, which such a model finds almost perfectly; hard clean
+        samples differ by look, spread over many pixels, which it barely
+        finds. Where the cross-fitted ROC AUC reaches ``trigger_check_auc``,
+        the kept samples of that label that score like the group are
+        removed as well (``trigger_pairs_``; see
+        :mod:`sklearn_ispl._trigger`). It finds poison that looks like its
+        target class and so passes every judge of the label, which on all
+        60,000 Fashion-MNIST images is enough to teach a classifier part of
+        the trigger (``benchmarks/README.md``, "The large preset").
+        Experimental and a deviation from the paper.
     image_shape : tuple, default=None
         ``(height, width)`` or ``(height, width, channels)`` when ``X`` is
         2-D with one flattened image per row; None reads 2-D ``X`` as
@@ -227,6 +245,13 @@ class ISPLFilter(BaseFilter):
         The trigger-blind judge's probability of each given label: the share
         of its neighbours with that label (NaN when ``blind_neighbors`` is
         None).
+    trigger_pairs_ : list of dict
+        The (given label, look) pairs the trigger check examined, one dict
+        each: ``label`` and ``look`` (class labels), ``group`` (removed
+        samples with that label and look), ``auc`` (how well a few pixels
+        tell them from the kept samples of both classes) and ``dropped``
+        (kept samples removed for scoring like them). Empty without the
+        check.
     suspicious_pairs_ : ndarray of shape (n_pairs, 2)
         The (given label, predicted class) pairs ``refine_pair_guard``
         flagged, as class labels; empty without the guard.
@@ -245,8 +270,8 @@ class ISPLFilter(BaseFilter):
     input_layout_ : str
         How ``X`` was read: "nhw", "nhwc", "nchw", "flat" or "tabular".
     stage_times_ : dict
-        Wall-clock seconds of the "partition", "vote", "refine" and "rescue"
-        stages.
+        Wall-clock seconds of the "partition", "vote", "refine", "rescue" and
+        "check" (the trigger check) stages.
 
     See Also
     --------
@@ -295,6 +320,7 @@ class ISPLFilter(BaseFilter):
         "rescue_min_support": [Interval(Real, 0, 1, closed="both")],
         "blind_neighbors": [Interval(Integral, 1, None, closed="left"), None],
         "blind_components": [Interval(Integral, 1, None, closed="left")],
+        "trigger_check_auc": [Interval(Real, 0.5, 1, closed="right"), None],
     }
 
     def __init__(
@@ -323,6 +349,7 @@ class ISPLFilter(BaseFilter):
         rescue_min_support=1e-3,
         blind_neighbors=None,
         blind_components=20,
+        trigger_check_auc=None,
         image_shape=None,
         device="cpu",
         n_jobs=None,
@@ -352,6 +379,7 @@ class ISPLFilter(BaseFilter):
         self.rescue_min_support = rescue_min_support
         self.blind_neighbors = blind_neighbors
         self.blind_components = blind_components
+        self.trigger_check_auc = trigger_check_auc
         self.image_shape = image_shape
         self.device = device
         self.n_jobs = n_jobs
@@ -371,6 +399,12 @@ class ISPLFilter(BaseFilter):
             raise ValueError(
                 "rescue_bounds must be two numbers (low, high) with "
                 f"0 <= low < high <= 1; got {bounds!r}."
+            )
+        if self.trigger_check_auc is not None and self.blind_neighbors is None:
+            raise ValueError(
+                "trigger_check_auc needs blind_neighbors: the trigger check "
+                "groups removed samples by the class the trigger-blind judge "
+                "sees in them."
             )
         if self.voter is not None and not isinstance(self.voter, BoostedComponentVoter):
             raise ValueError(
@@ -410,7 +444,7 @@ class ISPLFilter(BaseFilter):
             # re-admit it.
             start = vote_keep & (scores >= self.refine_min_score)
         blind_scores = np.full(len(data), np.nan)
-        blind_backed = None
+        blind_backed = look = None
         if self.blind_neighbors is not None:
             proba = blind_judge(
                 data,
@@ -421,6 +455,7 @@ class ISPLFilter(BaseFilter):
             blind_scores = proba[np.arange(len(data)), data.y]
             # Ties go to the label: the judge vetoes only a label it outvotes.
             blind_backed = blind_scores >= proba.max(axis=1)
+            look = proba.argmax(axis=1)
             start = start & blind_backed
         refine_learner = (
             self.weak_learner if self.refine_learner is None else self.refine_learner
@@ -457,11 +492,26 @@ class ISPLFilter(BaseFilter):
         if blind_backed is not None:
             keep = keep & blind_backed
             refine_keep = refine_keep & blind_backed
+        rescue_time = time.perf_counter()
+        trigger_pairs = []
+        if self.trigger_check_auc is not None:
+            drop, trigger_pairs = trigger_check(
+                data,
+                keep,
+                look,
+                self.trigger_check_auc,
+                rng.randint(np.iinfo(np.int32).max),
+            )
+            keep = keep & ~drop
+            for pair in trigger_pairs:
+                pair["label"] = self.classes_[pair["label"]]
+                pair["look"] = self.classes_[pair["look"]]
         self.stage_times_ = {
             "partition": partition_time - start_time,
             "vote": vote_time - partition_time,
             "refine": refine_time - vote_time,
-            "rescue": time.perf_counter() - refine_time,
+            "rescue": rescue_time - refine_time,
+            "check": time.perf_counter() - rescue_time,
         }
         self.components_ = components
         self.component_runs_ = runs
@@ -471,6 +521,7 @@ class ISPLFilter(BaseFilter):
         self.refine_keep_mask_ = refine_keep
         self.rescue_scores_ = trace
         self.blind_scores_ = blind_scores
+        self.trigger_pairs_ = trigger_pairs
         self.suspicious_pairs_ = self.classes_[pairs]
         if keep.mean() < 0.5:
             # Backdoor poison is a small share of a dataset; losing half of it

@@ -393,6 +393,10 @@ def test_refine_settings_reach_the_refine_stage(monkeypatch, poisoned_digits):
         ({"blind_neighbors": 0}, "blind_neighbors"),
         ({"blind_neighbors": 2.5}, "blind_neighbors"),
         ({"blind_components": 0}, "blind_components"),
+        ({"trigger_check_auc": 0.5}, "trigger_check_auc"),
+        ({"trigger_check_auc": 1.5}, "trigger_check_auc"),
+        ({"trigger_check_auc": "high"}, "trigger_check_auc"),
+        ({"trigger_check_auc": 0.9}, "needs blind_neighbors"),
     ],
 )
 def test_bad_refine_settings_are_refused_before_training(params, match):
@@ -449,6 +453,47 @@ def test_blind_judge_vetoes_training_and_keeping(monkeypatch, poisoned_digits):
     np.testing.assert_array_equal(blind.vote_keep_mask_, plain.vote_keep_mask_)
 
 
+def test_trigger_check_only_removes_after_every_other_stage(
+    monkeypatch, poisoned_digits
+):
+    # The check's rule is tested in test_trigger.py; this checks the wiring:
+    # what it is given, what it may remove, class labels in the attribute.
+    from sklearn_ispl import _filter as filter_module
+
+    X, y, _, _ = poisoned_digits
+    labels = np.array([f"digit {c}" for c in range(10)])[y]
+    blind = _linear(blind_neighbors=10, blind_components=15).fit(X, labels)
+    assert blind.trigger_pairs_ == []
+    seen = {}
+
+    def spy(data, keep, look, min_auc, seed):
+        seen.update(keep=keep.copy(), look=look.copy(), min_auc=min_auc)
+        drop = np.zeros(len(keep), dtype=bool)
+        drop[np.flatnonzero(keep)[:5]] = True
+        drop[np.flatnonzero(~keep)[:5]] = True
+        return drop, [{"label": 8, "look": 0, "group": 40, "auc": 0.95, "dropped": 5}]
+
+    monkeypatch.setattr(filter_module, "trigger_check", spy)
+    checked = _linear(
+        blind_neighbors=10, blind_components=15, trigger_check_auc=0.9
+    ).fit(X, labels)
+    assert seen["min_auc"] == 0.9
+    # It sees the kept set of every other stage, and the blind judge's look.
+    np.testing.assert_array_equal(seen["keep"], blind.keep_mask_)
+    np.testing.assert_array_equal(checked.refine_keep_mask_, blind.refine_keep_mask_)
+    assert (seen["look"] != y).any()
+    assert (
+        seen["look"][blind.blind_scores_ > 0.5] == y[blind.blind_scores_ > 0.5]
+    ).all()
+    expected = blind.keep_mask_.copy()
+    expected[np.flatnonzero(blind.keep_mask_)[:5]] = False
+    np.testing.assert_array_equal(checked.keep_mask_, expected)
+    assert checked.trigger_pairs_ == [
+        {"label": "digit 8", "look": "digit 0", "group": 40, "auc": 0.95, "dropped": 5}
+    ]
+    assert "check" in checked.stage_times_
+
+
 def test_rescue_only_gives_back_what_the_refine_stage_removed(poisoned_digits):
     from sklearn_ispl._refine import rescue
 
@@ -475,7 +520,13 @@ def test_rescue_only_gives_back_what_the_refine_stage_removed(poisoned_digits):
         ),
     )
     assert rescued.keep_mask_.sum() > rescued.refine_keep_mask_.sum()
-    assert set(rescued.stage_times_) == {"partition", "vote", "refine", "rescue"}
+    assert set(rescued.stage_times_) == {
+        "partition",
+        "vote",
+        "refine",
+        "rescue",
+        "check",
+    }
     assert rescued.rescue_bounds == [0.2, 0.99]
     # A floor no removed sample's support reaches gives nothing back.
     strict = _linear(rescue_epochs=2, rescue_bounds=bounds, rescue_min_support=1.0)
