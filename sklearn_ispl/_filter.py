@@ -178,16 +178,25 @@ class ISPLFilter(BaseFilter):
         A trigger of a few pixels barely moves an image in this projection,
         so the neighbours of a poisoned image are its source class, however
         much poison there is. The refine stage then trains only on samples
-        whose label this judge's vote supports, and a sample is kept only
-        when it supports the label. On all 60,000 Fashion-MNIST images the
-        refine model otherwise learns the trigger from the few dozen
-        poisoned samples the vote lets through; on a few thousand images the
-        judge is less accurate and removes more clean samples than it saves
-        (``benchmarks/README.md``, "The large preset"). Experimental and a
+        whose label this judge's vote supports, and (``blind_veto``) a
+        sample is kept only when it supports the label. On all 60,000
+        Fashion-MNIST images the refine model otherwise learns the trigger
+        from the few dozen poisoned samples the vote lets through; on a few
+        thousand images the judge is less accurate and removes more clean
+        samples than it saves (``benchmarks/README.md``, "The large
+        preset"). Experimental and a
         deviation from the paper.
     blind_components : int, default=20
         Principal components the trigger-blind judge projects on (capped by
         the number of samples and features).
+    blind_veto : bool, default=True
+        With ``blind_neighbors``: whether a sample is kept only when the
+        trigger-blind judge supports its label. False: the judge only
+        restricts what the refine models train on (and gives the trigger
+        check the class each sample looks like). The veto removes poison
+        the refine stage kept, but also every hard clean sample whose
+        neighbours mostly carry another label; the trigger check removes
+        the former without the latter.
     trigger_check_auc : float in (0.5, 1], default=None
         None: off. Otherwise, after every other stage, a trigger check
         (needs ``blind_neighbors``): the removed samples of each given label
@@ -320,6 +329,7 @@ class ISPLFilter(BaseFilter):
         "rescue_min_support": [Interval(Real, 0, 1, closed="both")],
         "blind_neighbors": [Interval(Integral, 1, None, closed="left"), None],
         "blind_components": [Interval(Integral, 1, None, closed="left")],
+        "blind_veto": ["boolean"],
         "trigger_check_auc": [Interval(Real, 0.5, 1, closed="right"), None],
     }
 
@@ -349,6 +359,7 @@ class ISPLFilter(BaseFilter):
         rescue_min_support=1e-3,
         blind_neighbors=None,
         blind_components=20,
+        blind_veto=True,
         trigger_check_auc=None,
         image_shape=None,
         device="cpu",
@@ -379,6 +390,7 @@ class ISPLFilter(BaseFilter):
         self.rescue_min_support = rescue_min_support
         self.blind_neighbors = blind_neighbors
         self.blind_components = blind_components
+        self.blind_veto = blind_veto
         self.trigger_check_auc = trigger_check_auc
         self.image_shape = image_shape
         self.device = device
@@ -489,7 +501,7 @@ class ISPLFilter(BaseFilter):
             keep = rescue(
                 keep, trace, support, self.rescue_bounds, self.rescue_min_support
             )
-        if blind_backed is not None:
+        if blind_backed is not None and self.blind_veto:
             keep = keep & blind_backed
             refine_keep = refine_keep & blind_backed
         rescue_time = time.perf_counter()

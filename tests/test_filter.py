@@ -393,6 +393,7 @@ def test_refine_settings_reach_the_refine_stage(monkeypatch, poisoned_digits):
         ({"blind_neighbors": 0}, "blind_neighbors"),
         ({"blind_neighbors": 2.5}, "blind_neighbors"),
         ({"blind_components": 0}, "blind_components"),
+        ({"blind_veto": "yes"}, "blind_veto"),
         ({"trigger_check_auc": 0.5}, "trigger_check_auc"),
         ({"trigger_check_auc": 1.5}, "trigger_check_auc"),
         ({"trigger_check_auc": "high"}, "trigger_check_auc"),
@@ -451,6 +452,14 @@ def test_blind_judge_vetoes_training_and_keeping(monkeypatch, poisoned_digits):
     assert not (blind.refine_keep_mask_ & ~backed).any()
     # Same seeds up to the vote: the judge only narrows what follows.
     np.testing.assert_array_equal(blind.vote_keep_mask_, plain.vote_keep_mask_)
+    # Without the veto the judge still narrows training, not the keeping.
+    seen.clear()
+    unvetoed = _linear(blind_neighbors=10, blind_components=15, blind_veto=False)
+    unvetoed.fit(X, y)
+    np.testing.assert_array_equal(seen["trainable"], backed)
+    np.testing.assert_array_equal(unvetoed.keep_mask_, unvetoed.refine_keep_mask_)
+    assert (unvetoed.keep_mask_ & ~backed).any()
+    np.testing.assert_array_equal(unvetoed.keep_mask_ & backed, blind.keep_mask_)
 
 
 def test_trigger_check_only_removes_after_every_other_stage(

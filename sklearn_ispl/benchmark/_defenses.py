@@ -90,6 +90,8 @@ ISPL_PRESETS = {
         "refine_folds": 2,
         "refine_keep_ratio": 0.3,
         "blind_neighbors": 15,
+        "blind_veto": False,
+        "trigger_check_auc": 0.9,
     },
     # sklearn digits (about 1,300-1,800 images): nearly all poison out and
     # under 10% of the clean samples in about 35 s on 2 cores.
