@@ -9,7 +9,8 @@ clean accuracy C and attack success A. This is how one lever is measured
 at a time without running every baseline. ``--seeds`` repeats the fit with
 several ``random_state`` values of the defense (the scenario and the final
 classifier's seed stay fixed), to see whether a result holds beyond one
-seed.
+seed. ``--no-defense`` also trains the final classifier once on the
+unfiltered data, for the attack's strength without a defense.
 
 Usage::
 
@@ -117,13 +118,17 @@ def fit_once(params, seed, n_jobs, X, y, poison):
         "final": counts(ispl.keep_mask_, poison),
         "poison_per_component": [int(poison[c].sum()) for c in ispl.components_],
         "suspicious_pairs": ispl.suspicious_pairs_.tolist(),
+        "trigger_pairs": [
+            pair for pair in _jsonable(ispl.trigger_pairs_) if pair["dropped"]
+        ],
     }
     print(
         f"seed {seed}: fit {seconds:.0f} s; vote: FN {run['vote']['FN']} FP "
         f"{run['vote']['FP']}; refine: FN {run['refine']['FN']} FP "
         f"{run['refine']['FP']}; final: FN {run['final']['FN']} FP "
         f"{run['final']['FP']} of {len(y)} ({int(poison.sum())} poisoned); "
-        f"suspicious pairs {run['suspicious_pairs']}",
+        f"suspicious pairs {run['suspicious_pairs']}; trigger check acted on "
+        f"{run['trigger_pairs']}",
         flush=True,
     )
     return run, ispl
@@ -188,6 +193,11 @@ def main(argv=None):
         metavar="EPOCHS",
         help="epochs of a refine learner trained on the clean samples only",
     )
+    parser.add_argument(
+        "--no-defense",
+        action="store_true",
+        help="also train the final classifier on the unfiltered data once",
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     if args.clean_judge < 0:
@@ -216,6 +226,14 @@ def main(argv=None):
         n_classes = int(max(y.max(), y_test.max())) + 1
         judge_data = prepare_data(
             X_p, y.astype(np.int64), n_classes, infer_layout(X_p.shape)
+        )
+    if args.no_defense:
+        model = final_model().fit(X_p, y_p)
+        result["no_defense"] = _evaluate(model, scenario, X_test, y_test)
+        print(
+            f"no defense: C {result['no_defense']['C']:.1%} "
+            f"A {result['no_defense']['A']:.1%}",
+            flush=True,
         )
     for seed in args.seeds or [profile.seed]:
         run, ispl = fit_once(params, seed, args.n_jobs, X_p, y_p, poison)
