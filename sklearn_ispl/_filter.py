@@ -178,8 +178,9 @@ class ISPLFilter(BaseFilter):
         A trigger of a few pixels barely moves an image in this projection,
         so the neighbours of a poisoned image are its source class, however
         much poison there is. The refine stage then trains only on samples
-        whose label this judge's vote supports, and (``blind_veto``) a
-        sample is kept only when it supports the label. On all 60,000
+        whose label this judge's vote supports, the rescue gives back only
+        samples whose label it supports, and (``blind_veto``) a sample is
+        kept only when it supports the label. On all 60,000
         Fashion-MNIST images the refine model otherwise learns the trigger
         from the few dozen poisoned samples the vote lets through; on a few
         thousand images the judge is less accurate and removes more clean
@@ -498,9 +499,15 @@ class ISPLFilter(BaseFilter):
                 self.device,
                 self.rescue_epochs,
             )
-            keep = rescue(
+            rescued = rescue(
                 keep, trace, support, self.rescue_bounds, self.rescue_min_support
             )
+            if blind_backed is not None:
+                # Once the refine models have half learned a trigger their
+                # support no longer rules its poison out; the blind judge
+                # never learns it.
+                rescued &= keep | blind_backed
+            keep = rescued
         if blind_backed is not None and self.blind_veto:
             keep = keep & blind_backed
             refine_keep = refine_keep & blind_backed

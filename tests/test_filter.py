@@ -544,6 +544,31 @@ def test_rescue_only_gives_back_what_the_refine_stage_removed(poisoned_digits):
     )
 
 
+def test_rescue_gives_back_only_what_the_blind_judge_backs(poisoned_digits):
+    from sklearn_ispl._refine import rescue
+
+    X, y, _, _ = poisoned_digits
+    bounds = (0.2, 0.99)
+    params = dict(blind_neighbors=10, blind_components=15, blind_veto=False)
+    rescued = _linear(**params, rescue_epochs=2, rescue_bounds=bounds).fit(X, y)
+    backed = rescued.blind_scores_ >= 0.5
+    unrestricted = rescue(
+        rescued.refine_keep_mask_,
+        rescued.rescue_scores_,
+        rescued.refine_scores_,
+        bounds,
+        1e-3,
+    )
+    given_back = rescued.keep_mask_ & ~rescued.refine_keep_mask_
+    assert given_back.any()
+    assert (given_back <= unrestricted).all()
+    # Samples the judge outvotes stay out, even where the rescue rule alone
+    # would give them back.
+    assert not (given_back & (rescued.blind_scores_ == 0)).any()
+    assert (unrestricted & (rescued.blind_scores_ == 0)).any()
+    assert (given_back & backed).any()
+
+
 class TestPartitionSamples:
     def test_partition_runs_on_a_stratified_draw_and_all_are_judged(
         self, poisoned_digits
