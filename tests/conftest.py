@@ -52,6 +52,21 @@ def flipped_labels(n_samples, n_classes, flip, seed, **params):
     return X, np.where(flipped, (y + 1) % n_classes, y), flipped
 
 
+def half_bright_images(rng, n):
+    """Two classes of 12x12 images: a bright left or a bright right half.
+
+    The halves' brightness varies from image to image far more than a
+    pixel or two of a trigger does. Returns the true class of each image
+    and the images; draws from ``rng``.
+    """
+    truth = np.arange(n) % 2
+    X = rng.rand(n, 12, 12) * 0.3
+    brightness = rng.uniform(0.5, 1.5, size=n)[:, None, None]
+    X[truth == 0, :, :6] += brightness[truth == 0]
+    X[truth == 1, :, 6:] += brightness[truth == 1]
+    return truth, X
+
+
 def lopsided_blobs(seed=0, poison_at=0.9):
     """Three overlapping classes at the corners of a triangle, 200 each.
 

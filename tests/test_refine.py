@@ -15,7 +15,7 @@ from sklearn_ispl._refine import (
 )
 from sklearn_ispl._validation import prepare_data
 
-from .conftest import lopsided_blobs
+from .conftest import half_bright_images, lopsided_blobs
 
 
 def _blobs(n=400, flip=0.1, seed=0, sep=3.0):
@@ -126,11 +126,7 @@ def _triggered_images(n=300, seed=0):
     the shapes vary far more than the one pixel.
     """
     rng = np.random.RandomState(seed)
-    truth = np.arange(n) % 2
-    X = rng.rand(n, 12, 12) * 0.3
-    brightness = rng.uniform(0.5, 1.5, size=n)[:, None, None]
-    X[truth == 0, :, :6] += brightness[truth == 0]
-    X[truth == 1, :, 6:] += brightness[truth == 1]
+    truth, X = half_bright_images(rng, n)
     poison = (truth == 0) & (rng.rand(n) < 0.1)
     X[poison, 11, 11] = 1.0
     y = np.where(poison, 1, truth)

@@ -5,6 +5,8 @@ import numpy as np
 from sklearn_ispl._trigger import MIN_GROUP, trigger_check
 from sklearn_ispl._validation import prepare_data
 
+from .conftest import half_bright_images
+
 TRIGGER = (11, 5), (11, 6), (10, 6)
 
 
@@ -19,11 +21,7 @@ def _scene(n=1200, removed_poison=80, kept_poison=6, trigger=True, seed=0):
     poison and the kept poison.
     """
     rng = np.random.RandomState(seed)
-    truth = np.arange(n) % 2
-    X = rng.rand(n, 12, 12) * 0.3
-    brightness = rng.uniform(0.5, 1.5, size=n)[:, None, None]
-    X[truth == 0, :, :6] += brightness[truth == 0]
-    X[truth == 1, :, 6:] += brightness[truth == 1]
+    truth, X = half_bright_images(rng, n)
     removed = np.zeros(n, dtype=bool)
     removed[rng.choice(np.flatnonzero(truth == 0), removed_poison, replace=False)] = 1
     alike = np.zeros(n, dtype=bool)
