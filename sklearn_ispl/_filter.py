@@ -185,8 +185,7 @@ class ISPLFilter(BaseFilter):
         from the few dozen poisoned samples the vote lets through; on a few
         thousand images the judge is less accurate and removes more clean
         samples than it saves (``benchmarks/README.md``, "The large
-        preset"). Experimental and a
-        deviation from the paper.
+        preset"). Experimental and a deviation from the paper.
     blind_components : int, default=20
         Principal components the trigger-blind judge projects on (capped by
         the number of samples and features).
