@@ -17,8 +17,8 @@ separates only in part; backdoor poison differs from its look-alike class
 ``s`` by a fixed pattern, which it separates almost perfectly. Only a pair
 whose group is told apart with a cross-fitted ROC AUC of at least
 ``min_auc`` is acted on: its kept samples of label ``t`` that score at
-least as high as the group's ``quantile``-th lowest score (out of fold) are
-removed too.
+least the group's ``QUANTILE`` quantile of out-of-fold scores are removed
+too.
 
 The check repeats until a pass removes nothing. Poison still kept sits
 among the negatives the detectors train on and blurs them, so one pass may
@@ -79,13 +79,18 @@ def trigger_check(data, keep, look, min_auc, seed):
     """
     flat = data.X.reshape(len(data), -1)
     low, high = flat.min(), flat.max()
-    flat = (flat - low) / ((high - low) or 1.0)
+    span = (high - low) or 1.0
+
+    def scaled(rows):
+        # Scale only the rows a detector sees, not a copy of all the data.
+        return (flat[rows] - low) / span
+
     rng = np.random.RandomState(seed)
     kept = np.asarray(keep, dtype=bool).copy()
     pairs = {}
     for _ in range(MAX_PASSES):
         drop = np.zeros(len(data), dtype=bool)
-        for pair, hit in _one_pass(data, flat, kept, look, min_auc, rng):
+        for pair, hit in _one_pass(data, scaled, kept, look, min_auc, rng):
             dropped = pairs.get((pair["label"], pair["look"]), {}).get("dropped", 0)
             pairs[pair["label"], pair["look"]] = {**pair, "dropped": dropped + len(hit)}
             drop[hit] = True
@@ -95,7 +100,7 @@ def trigger_check(data, keep, look, min_auc, seed):
     return np.asarray(keep, dtype=bool) & ~kept, list(pairs.values())
 
 
-def _one_pass(data, flat, keep, look, min_auc, rng):
+def _one_pass(data, scaled, keep, look, min_auc, rng):
     """Yield each examined pair's summary and the kept rows it flags."""
     removed = ~keep
     for label in range(data.n_classes):
@@ -124,9 +129,9 @@ def _one_pass(data, flat, keep, look, min_auc, rng):
                     C=1 / (PENALTY * train.sum()),
                     max_iter=10000,
                 )
-                model.fit(flat[rows[train]], target[train])
-                score[~train] = model.decision_function(flat[rows[~train]])
-                suspect_score += model.decision_function(flat[suspects]) / 2
+                model.fit(scaled(rows[train]), target[train])
+                score[~train] = model.decision_function(scaled(rows[~train]))
+                suspect_score += model.decision_function(scaled(suspects)) / 2
             out_of_fold = np.full(len(data), np.nan)
             out_of_fold[rows] = score
             suspect_score = np.where(
