@@ -119,7 +119,7 @@ def fit_once(params, seed, n_jobs, X, y, poison):
         "poison_per_component": [int(poison[c].sum()) for c in ispl.components_],
         "suspicious_pairs": ispl.suspicious_pairs_.tolist(),
         "trigger_pairs": [
-            pair for pair in _jsonable(ispl.trigger_pairs_) if pair["dropped"]
+            pair for pair in _jsonable(ispl.trigger_pairs_) if pair["found"]
         ],
     }
     print(
@@ -127,7 +127,7 @@ def fit_once(params, seed, n_jobs, X, y, poison):
         f"{run['vote']['FP']}; refine: FN {run['refine']['FN']} FP "
         f"{run['refine']['FP']}; final: FN {run['final']['FN']} FP "
         f"{run['final']['FP']} of {len(y)} ({int(poison.sum())} poisoned); "
-        f"suspicious pairs {run['suspicious_pairs']}; trigger check acted on "
+        f"suspicious pairs {run['suspicious_pairs']}; trigger check found "
         f"{run['trigger_pairs']}",
         flush=True,
     )

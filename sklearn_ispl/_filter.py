@@ -17,6 +17,10 @@ from ._trigger import trigger_check
 from ._validation import resolve_size
 from ._vote import BoostedComponentVoter
 
+# Neighbours of the judge that groups samples for the trigger check when
+# blind_neighbors is None (the large preset's judge).
+LOOK_NEIGHBORS = 15
+
 __all__ = ["ISPLFilter"]
 
 
@@ -197,23 +201,22 @@ class ISPLFilter(BaseFilter):
         the refine stage kept, but also every hard clean sample whose
         neighbours mostly carry another label; the trigger check removes
         the former without the latter.
-    trigger_check_auc : float in (0.5, 1], default=None
-        None: off. Otherwise, after every other stage, a trigger check
-        (needs ``blind_neighbors``): the removed samples of each given label
-        that the trigger-blind judge calls one other class form a group; a
-        sparse linear model on the raw features, cross-fitted, learns to
-        tell the group from the kept samples of both classes. A backdoor's
-        poison differs from its look-alike class by a trigger of a few
-        pixels, which such a model finds almost perfectly; hard clean
-        samples differ by look, spread over many pixels, which it barely
-        finds. Where the cross-fitted ROC AUC reaches ``trigger_check_auc``,
-        the kept samples of that label that score like the group are
-        removed as well (``trigger_pairs_``; see
-        :mod:`sklearn_ispl._trigger`). It finds poison that looks like its
-        target class and so passes every judge of the label, which on all
-        60,000 Fashion-MNIST images is enough to teach a classifier part of
-        the trigger (``benchmarks/README.md``, "The large preset").
-        Experimental and a deviation from the paper.
+    trigger_check : bool, default=False
+        Whether to run a trigger check after every other stage. The removed
+        samples of each given label that the trigger-blind judge calls one
+        other class form a group (the judge of ``blind_neighbors``, or one
+        with 15 neighbours used only for this when that is None). A
+        backdoor stamps the same values at the same pixels on every
+        poisoned image; where most of a group shares such values, at pixels
+        where kept samples of other labels rarely have them, the kept
+        samples of that label that carry them all are removed too
+        (``trigger_pairs_``; see :mod:`sklearn_ispl._trigger`). It removes
+        the poison that looks like its target class, or that the rescue gave
+        back, which every judge of the label keeps; on all 60,000
+        Fashion-MNIST images a few dozen such samples teach a classifier
+        part of the trigger (``benchmarks/README.md``, "The large preset").
+        It cannot find a trigger whose values vary between images. A
+        deviation from the paper.
     image_shape : tuple, default=None
         ``(height, width)`` or ``(height, width, channels)`` when ``X`` is
         2-D with one flattened image per row; None reads 2-D ``X`` as
@@ -257,10 +260,13 @@ class ISPLFilter(BaseFilter):
     trigger_pairs_ : list of dict
         The (given label, look) pairs the trigger check examined, one dict
         each: ``label`` and ``look`` (class labels), ``group`` (removed
-        samples with that label and look), ``auc`` (how well a few pixels
-        tell them from the kept samples of both classes) and ``dropped``
-        (kept samples removed for scoring like them). Empty without the
-        check.
+        samples with that label and look), ``features`` (the positions the
+        group shares a value at, as ``(channel, row, column)`` for images
+        and ``(column,)`` for tabular rows), ``levels`` (those values, on
+        256 levels of the data's range), ``carriers`` (the share of the
+        group that has them all), ``found`` (whether they passed the check's
+        bars: the pair's trigger) and ``dropped`` (kept samples of the label
+        removed for carrying it). Empty without the check.
     suspicious_pairs_ : ndarray of shape (n_pairs, 2)
         The (given label, predicted class) pairs ``refine_pair_guard``
         flagged, as class labels; empty without the guard.
@@ -330,7 +336,7 @@ class ISPLFilter(BaseFilter):
         "blind_neighbors": [Interval(Integral, 1, None, closed="left"), None],
         "blind_components": [Interval(Integral, 1, None, closed="left")],
         "blind_veto": ["boolean"],
-        "trigger_check_auc": [Interval(Real, 0.5, 1, closed="right"), None],
+        "trigger_check": ["boolean"],
     }
 
     def __init__(
@@ -360,7 +366,7 @@ class ISPLFilter(BaseFilter):
         blind_neighbors=None,
         blind_components=20,
         blind_veto=True,
-        trigger_check_auc=None,
+        trigger_check=False,
         image_shape=None,
         device="cpu",
         n_jobs=None,
@@ -391,7 +397,7 @@ class ISPLFilter(BaseFilter):
         self.blind_neighbors = blind_neighbors
         self.blind_components = blind_components
         self.blind_veto = blind_veto
-        self.trigger_check_auc = trigger_check_auc
+        self.trigger_check = trigger_check
         self.image_shape = image_shape
         self.device = device
         self.n_jobs = n_jobs
@@ -411,12 +417,6 @@ class ISPLFilter(BaseFilter):
             raise ValueError(
                 "rescue_bounds must be two numbers (low, high) with "
                 f"0 <= low < high <= 1; got {bounds!r}."
-            )
-        if self.trigger_check_auc is not None and self.blind_neighbors is None:
-            raise ValueError(
-                "trigger_check_auc needs blind_neighbors: the trigger check "
-                "groups removed samples by the class the trigger-blind judge "
-                "sees in them."
             )
         if self.voter is not None and not isinstance(self.voter, BoostedComponentVoter):
             raise ValueError(
@@ -512,14 +512,17 @@ class ISPLFilter(BaseFilter):
             refine_keep = refine_keep & blind_backed
         rescue_time = time.perf_counter()
         trigger_pairs = []
-        if self.trigger_check_auc is not None:
-            drop, trigger_pairs = trigger_check(
-                data,
-                keep,
-                look,
-                self.trigger_check_auc,
-                rng.randint(np.iinfo(np.int32).max),
-            )
+        if self.trigger_check:
+            if look is None:
+                # The judge's neighbours group the removed samples; without
+                # blind_neighbors it decides nothing else.
+                look = blind_judge(
+                    data,
+                    LOOK_NEIGHBORS,
+                    self.blind_components,
+                    rng.randint(np.iinfo(np.int32).max),
+                ).argmax(axis=1)
+            drop, trigger_pairs = trigger_check(data, keep, look)
             keep = keep & ~drop
             for pair in trigger_pairs:
                 pair["label"] = self.classes_[pair["label"]]

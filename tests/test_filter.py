@@ -394,10 +394,8 @@ def test_refine_settings_reach_the_refine_stage(monkeypatch, poisoned_digits):
         ({"blind_neighbors": 2.5}, "blind_neighbors"),
         ({"blind_components": 0}, "blind_components"),
         ({"blind_veto": "yes"}, "blind_veto"),
-        ({"trigger_check_auc": 0.5}, "trigger_check_auc"),
-        ({"trigger_check_auc": 1.5}, "trigger_check_auc"),
-        ({"trigger_check_auc": "high"}, "trigger_check_auc"),
-        ({"trigger_check_auc": 0.9}, "needs blind_neighbors"),
+        ({"trigger_check": "yes"}, "trigger_check"),
+        ({"trigger_check": 0.9}, "trigger_check"),
     ],
 )
 def test_bad_refine_settings_are_refused_before_training(params, match):
@@ -473,34 +471,53 @@ def test_trigger_check_only_removes_after_every_other_stage(
     labels = np.array([f"digit {c}" for c in range(10)])[y]
     blind = _linear(blind_neighbors=10, blind_components=15).fit(X, labels)
     assert blind.trigger_pairs_ == []
-    seen = {}
+    seen = []
+    entry = {
+        "label": 8,
+        "look": 0,
+        "group": 40,
+        "features": [(0, 1, 2)],
+        "levels": [255],
+        "carriers": 1.0,
+        "found": True,
+        "dropped": 5,
+    }
 
-    def spy(data, keep, look, min_auc, seed):
-        seen.update(keep=keep.copy(), look=look.copy(), min_auc=min_auc)
+    def spy(data, keep, look):
+        seen.append({"keep": keep.copy(), "look": look.copy()})
         drop = np.zeros(len(keep), dtype=bool)
         drop[np.flatnonzero(keep)[:5]] = True
         drop[np.flatnonzero(~keep)[:5]] = True
-        return drop, [{"label": 8, "look": 0, "group": 40, "auc": 0.95, "dropped": 5}]
+        return drop, [dict(entry)]
 
     monkeypatch.setattr(filter_module, "trigger_check", spy)
-    checked = _linear(
-        blind_neighbors=10, blind_components=15, trigger_check_auc=0.9
-    ).fit(X, labels)
-    assert seen["min_auc"] == 0.9
+    checked = _linear(blind_neighbors=10, blind_components=15, trigger_check=True).fit(
+        X, labels
+    )
     # It sees the kept set of every other stage, and the blind judge's look.
-    np.testing.assert_array_equal(seen["keep"], blind.keep_mask_)
+    np.testing.assert_array_equal(seen[0]["keep"], blind.keep_mask_)
     np.testing.assert_array_equal(checked.refine_keep_mask_, blind.refine_keep_mask_)
-    assert (seen["look"] != y).any()
+    assert (seen[0]["look"] != y).any()
     assert (
-        seen["look"][blind.blind_scores_ > 0.5] == y[blind.blind_scores_ > 0.5]
+        seen[0]["look"][blind.blind_scores_ > 0.5] == y[blind.blind_scores_ > 0.5]
     ).all()
     expected = blind.keep_mask_.copy()
     expected[np.flatnonzero(blind.keep_mask_)[:5]] = False
     np.testing.assert_array_equal(checked.keep_mask_, expected)
-    assert checked.trigger_pairs_ == [
-        {"label": "digit 8", "look": "digit 0", "group": 40, "auc": 0.95, "dropped": 5}
-    ]
+    assert checked.trigger_pairs_ == [{**entry, "label": "digit 8", "look": "digit 0"}]
     assert "check" in checked.stage_times_
+
+    # Without blind_neighbors a judge of its own groups the samples; it
+    # vetoes nothing, and every stage before the check decides the same.
+    plain = _linear().fit(X, labels)
+    alone = _linear(trigger_check=True).fit(X, labels)
+    np.testing.assert_array_equal(seen[1]["keep"], plain.keep_mask_)
+    assert np.isnan(alone.blind_scores_).all()
+    assert (seen[1]["look"] != y).any()
+    assert (seen[1]["look"] == y).mean() > 0.8
+    expected = plain.keep_mask_.copy()
+    expected[np.flatnonzero(plain.keep_mask_)[:5]] = False
+    np.testing.assert_array_equal(alone.keep_mask_, expected)
 
 
 def test_rescue_only_gives_back_what_the_refine_stage_removed(poisoned_digits):

@@ -76,12 +76,12 @@ ISPL_PRESETS = {
     # minutes on 2 CPU cores (benchmarks/README.md, "Speed"). The former
     # version (one run of the partition on every sample, 5-epoch voters) was
     # as fast but let a backdoor through at 60,000 images. The trigger-blind
-    # judge (blind_neighbors) keeps the refine model from learning the
+    # judge (blind_neighbors) keeps the refine models from learning the
     # trigger from the few dozen poisoned samples the vote lets through; the
-    # trigger check (trigger_check_auc) then removes the poisoned samples
-    # that look like their target class, which every judge of the label
-    # keeps. The judge's veto stays: the check cannot see a faint trigger,
-    # and without the veto one such backdoor came through at 60,000 images.
+    # rescue gives back hard clean samples the refine stage removed, and the
+    # trigger check removes the poisoned samples that look like their
+    # target class or came back with them, which every judge of the label
+    # keeps.
     "large": {
         "weak_learner": make_weak_learner(module__n_filters=16, module__n_hidden=64),
         "n_runs": 2,
@@ -94,7 +94,9 @@ ISPL_PRESETS = {
         "refine_folds": 2,
         "refine_keep_ratio": 0.3,
         "blind_neighbors": 15,
-        "trigger_check_auc": 0.9,
+        "blind_veto": False,
+        "rescue_epochs": 8,
+        "trigger_check": True,
     },
     # sklearn digits (about 1,300-1,800 images): nearly all poison out and
     # under 10% of the clean samples in about 35 s on 2 cores.
