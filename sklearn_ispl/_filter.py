@@ -7,7 +7,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_random_state, resample
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._base import BaseFilter
 from ._learners import check_weak_learner, run_tasks
@@ -201,22 +201,27 @@ class ISPLFilter(BaseFilter):
         the refine stage kept, but also every hard clean sample whose
         neighbours mostly carry another label; the trigger check removes
         the former without the latter.
-    trigger_check : bool, default=False
-        Whether to run a trigger check after every other stage. The removed
-        samples of each given label that the trigger-blind judge calls one
-        other class form a group (the judge of ``blind_neighbors``, or one
-        with 15 neighbours used only for this when that is None). A
-        backdoor stamps the same values at the same pixels on every
-        poisoned image; where most of a group shares such values, at pixels
-        where kept samples of other labels rarely have them, the kept
-        samples of that label that carry them all are removed too
-        (``trigger_pairs_``; see :mod:`sklearn_ispl._trigger`). It removes
-        the poison that looks like its target class, or that the rescue gave
-        back, which every judge of the label keeps; on all 60,000
-        Fashion-MNIST images a few dozen such samples teach a classifier
-        part of the trigger (``benchmarks/README.md``, "The large preset").
-        It cannot find a trigger whose values vary between images. A
-        deviation from the paper.
+    trigger_check : {None, "add", "replace"}, default=None
+        None: off. Otherwise a trigger check runs after every other stage.
+        The removed samples of each given label that the trigger-blind
+        judge calls one other class form a group (the judge of
+        ``blind_neighbors``, or one with 15 neighbours used only for this
+        when that is None). A backdoor stamps the same values at the same
+        pixels on every poisoned image; where most of a group shares such
+        values, at pixels where kept samples of other labels rarely have
+        them, the samples of that label that carry them all are the
+        trigger's carriers (``trigger_pairs_``; see
+        :mod:`sklearn_ispl._trigger`). "add": the kept carriers are removed
+        too. This removes the poison that looks like its target class, or
+        that the rescue gave back, which every judge of the label keeps; on
+        all 60,000 Fashion-MNIST images a few dozen such samples teach a
+        classifier part of the trigger (``benchmarks/README.md``, "The large
+        preset"). "replace": when a trigger is found, it alone decides: its
+        carriers are removed and every other sample is kept, which gives
+        back the hard clean samples every judge removes; when none is
+        found, the filter's decision stands. "replace" assumes one stamped
+        trigger: poison whose trigger varies between images, or a second
+        attack beside a found one, is kept. A deviation from the paper.
     image_shape : tuple, default=None
         ``(height, width)`` or ``(height, width, channels)`` when ``X`` is
         2-D with one flattened image per row; None reads 2-D ``X`` as
@@ -263,10 +268,11 @@ class ISPLFilter(BaseFilter):
         samples with that label and look), ``features`` (the positions the
         group shares a value at, as ``(channel, row, column)`` for images
         and ``(column,)`` for tabular rows), ``levels`` (those values, on
-        256 levels of the data's range), ``carriers`` (the share of the
-        group that has them all), ``found`` (whether they passed the check's
-        bars: the pair's trigger) and ``dropped`` (kept samples of the label
-        removed for carrying it). Empty without the check.
+        256 levels of the data's range), ``share`` (of the group that has
+        them all), ``found`` (whether they passed the check's bars: the
+        pair's trigger), ``carriers`` (samples of the label that have them
+        all, when found) and ``kept`` (of those, how many the other stages
+        kept). Empty without the check.
     suspicious_pairs_ : ndarray of shape (n_pairs, 2)
         The (given label, predicted class) pairs ``refine_pair_guard``
         flagged, as class labels; empty without the guard.
@@ -336,7 +342,7 @@ class ISPLFilter(BaseFilter):
         "blind_neighbors": [Interval(Integral, 1, None, closed="left"), None],
         "blind_components": [Interval(Integral, 1, None, closed="left")],
         "blind_veto": ["boolean"],
-        "trigger_check": ["boolean"],
+        "trigger_check": [StrOptions({"add", "replace"}), None],
     }
 
     def __init__(
@@ -366,7 +372,7 @@ class ISPLFilter(BaseFilter):
         blind_neighbors=None,
         blind_components=20,
         blind_veto=True,
-        trigger_check=False,
+        trigger_check=None,
         image_shape=None,
         device="cpu",
         n_jobs=None,
@@ -512,7 +518,7 @@ class ISPLFilter(BaseFilter):
             refine_keep = refine_keep & blind_backed
         rescue_time = time.perf_counter()
         trigger_pairs = []
-        if self.trigger_check:
+        if self.trigger_check is not None:
             if look is None:
                 # The judge's neighbours group the removed samples; without
                 # blind_neighbors it decides nothing else.
@@ -522,8 +528,14 @@ class ISPLFilter(BaseFilter):
                     self.blind_components,
                     rng.randint(np.iinfo(np.int32).max),
                 ).argmax(axis=1)
-            drop, trigger_pairs = trigger_check(data, keep, look)
-            keep = keep & ~drop
+            # The rescue's give-backs stay evidence of what the poison shares.
+            carriers, trigger_pairs = trigger_check(
+                data, keep, look, removed=~keep | ~refine_keep
+            )
+            if self.trigger_check == "add":
+                keep = keep & ~carriers
+            elif carriers.any():
+                keep = ~carriers
             for pair in trigger_pairs:
                 pair["label"] = self.classes_[pair["label"]]
                 pair["look"] = self.classes_[pair["look"]]

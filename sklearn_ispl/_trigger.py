@@ -17,8 +17,11 @@ the kept samples of the other labels have it. A sample *carries* the
 trigger when it has every trigger feature's level. The pair is acted on
 when at least ``SHARE`` of its group carries the trigger, at most ``RARE``
 of the kept samples of the other labels and at most ``LABEL_SHARE`` of
-those of label ``t`` do; its kept samples of label ``t`` that carry the
-trigger are removed.
+those of label ``t`` do; the samples of label ``t`` that carry it are
+its *carriers*. The filter then removes the kept carriers
+(``trigger_check="add"``), or lets the found trigger decide alone: the
+carriers are removed and every other sample is kept
+(``trigger_check="replace"``).
 
 Natural images share no exact level at a pixel across most of a group,
 except where they are background; and the kept samples of other classes
@@ -26,7 +29,7 @@ share such background too, which the ``RARE`` bar excludes. A stamped
 trigger is an exact level that the clean images of every class rarely have
 at that pixel. On all 60,000 Fashion-MNIST images, the check found the
 trigger of each of three attacks (an X of intensity 197 or 148, an L of
-192), with no other pair acted on, and removed every kept poisoned sample
+192), with no other pair acted on, and its carriers were the poison
 (``benchmarks/README.md``). It cannot find a trigger whose values vary
 from image to image (blended, noisy or compressed triggers), nor one drawn
 in a level that is common at its position (a black patch on background).
@@ -50,8 +53,8 @@ LABEL_SHARE = 0.25
 LEVELS = 256
 
 
-def trigger_check(data, keep, look):
-    """Samples to remove from ``keep``, and the pairs that were examined.
+def trigger_check(data, keep, look, removed=None):
+    """Samples that carry a trigger found in a removed group, and the pairs.
 
     Parameters
     ----------
@@ -61,39 +64,46 @@ def trigger_check(data, keep, look):
         The kept set after every other stage.
     look : ndarray of int
         The class each sample looks like to a judge blind to the trigger.
+    removed : ndarray of bool, default=None
+        The samples the groups are formed from; None: those not in ``keep``.
 
     Returns
     -------
-    drop : ndarray of bool
-        Kept samples that carry a found trigger.
+    carriers : ndarray of bool
+        Samples, kept or not, that carry the trigger found for a pair of
+        their label.
     pairs : list of dict
         One entry per pair examined: ``label``, ``look``, ``group`` (its
         size), ``features`` (the trigger features, as index tuples into one
         sample of ``data.X``), ``levels`` (their levels, 0-255 of the data's
-        range), ``carriers`` (the share of the group that carries them) and
-        ``dropped`` (kept samples removed; 0 when the pair was not acted on).
+        range), ``share`` (of the group that has them all), ``found``
+        (whether they passed every bar: the pair's trigger), ``carriers``
+        (samples of the label that have them all, when found) and ``kept``
+        (of those, how many ``keep`` held).
     """
     keep = np.asarray(keep, dtype=bool)
+    removed = ~keep if removed is None else np.asarray(removed, dtype=bool)
     levels = _levels(data.X_flat)
-    drop = np.zeros(len(data), dtype=bool)
+    carriers = np.zeros(len(data), dtype=bool)
     pairs = []
     for label in range(data.n_classes):
         own = data.y == label
         for other in range(data.n_classes):
-            group = ~keep & own & (look == other)
+            group = removed & own & (look == other)
             if other == label or group.sum() < MIN_GROUP:
                 continue
             pair = {"label": label, "look": other, "group": int(group.sum())}
-            pair.update(_examine(levels, group, keep & ~own, keep & own))
+            pair.update(_examine(levels, group, keep & ~own, keep & own, own))
             hit = pair.pop("hit")
-            drop[hit] = True
-            pair["dropped"] = int(len(hit))
+            carriers[hit] = True
+            pair["carriers"] = int(len(hit))
+            pair["kept"] = int(keep[hit].sum())
             pair["features"] = [
                 tuple(int(i) for i in np.unravel_index(f, data.input_shape))
                 for f in pair["features"]
             ]
             pairs.append(pair)
-    return drop, pairs
+    return carriers, pairs
 
 
 def _levels(flat):
@@ -108,8 +118,12 @@ def _levels(flat):
     return out
 
 
-def _examine(levels, group, others, own):
-    """The trigger a group shares, and the kept rows of its label carrying it."""
+def _examine(levels, group, others, own, own_label):
+    """The trigger a group shares, and the rows of its label carrying it.
+
+    ``others`` and ``own`` are the kept samples of the other labels and of
+    the group's; ``own_label`` every sample of the group's label.
+    """
     members = levels[group]
     n_features = levels.shape[1]
     counts = np.zeros((n_features, LEVELS), dtype=np.int64)
@@ -125,21 +139,21 @@ def _examine(levels, group, others, own):
     result = {
         "features": features,
         "levels": [int(v) for v in mode[features]],
-        "carriers": 0.0,
+        "share": 0.0,
         "found": False,
         "hit": np.empty(0, dtype=np.int64),
     }
     if len(features) == 0:
         return result
     carries = at_level[:, rare].all(axis=1)
-    result["carriers"] = float(carries[group].mean())
+    result["share"] = float(carries[group].mean())
     if (
-        result["carriers"] >= SHARE
+        result["share"] >= SHARE
         and _share(carries[others]) <= RARE
         and _share(carries[own]) <= LABEL_SHARE
     ):
         result["found"] = True
-        result["hit"] = np.flatnonzero(own & carries)
+        result["hit"] = np.flatnonzero(own_label & carries)
     return result
 
 

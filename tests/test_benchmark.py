@@ -193,6 +193,15 @@ class TestSettings:
         assert fast_rescue == benchmark.ISPL_PRESETS["fast"]
         assert "rescue_epochs" not in benchmark.ISPL_PRESETS["fast"]
 
+    def test_fast_trigger_preset_is_fast_rescue_decided_by_the_trigger(self):
+        fast_trigger = parse_defense_params("fast-trigger")
+        assert fast_trigger.pop("trigger_check") == "replace"
+        assert fast_trigger == benchmark.ISPL_PRESETS["fast-rescue"]
+        ispl, _, _ = benchmark._build_defense(
+            sklearn_ispl.ISPLFilter, parse_defense_params("fast-trigger"), {}, True
+        )
+        assert ispl.trigger_check == "replace"
+
     def test_build_defense_nested_and_strict(self):
         est, _, _ = benchmark._build_defense(
             sklearn_ispl.ISPLFilter,

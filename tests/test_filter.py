@@ -395,7 +395,7 @@ def test_refine_settings_reach_the_refine_stage(monkeypatch, poisoned_digits):
         ({"blind_components": 0}, "blind_components"),
         ({"blind_veto": "yes"}, "blind_veto"),
         ({"trigger_check": "yes"}, "trigger_check"),
-        ({"trigger_check": 0.9}, "trigger_check"),
+        ({"trigger_check": True}, "trigger_check"),
     ],
 )
 def test_bad_refine_settings_are_refused_before_training(params, match):
@@ -460,11 +460,10 @@ def test_blind_judge_vetoes_training_and_keeping(monkeypatch, poisoned_digits):
     np.testing.assert_array_equal(unvetoed.keep_mask_ & backed, blind.keep_mask_)
 
 
-def test_trigger_check_only_removes_after_every_other_stage(
-    monkeypatch, poisoned_digits
-):
+def test_trigger_check_acts_after_every_other_stage(monkeypatch, poisoned_digits):
     # The check's rule is tested in test_trigger.py; this checks the wiring:
-    # what it is given, what it may remove, class labels in the attribute.
+    # what it is given, what each mode does with the carriers it returns,
+    # class labels in the attribute.
     from sklearn_ispl import _filter as filter_module
 
     X, y, _, _ = poisoned_digits
@@ -472,52 +471,71 @@ def test_trigger_check_only_removes_after_every_other_stage(
     blind = _linear(blind_neighbors=10, blind_components=15).fit(X, labels)
     assert blind.trigger_pairs_ == []
     seen = []
-    entry = {
-        "label": 8,
-        "look": 0,
-        "group": 40,
-        "features": [(0, 1, 2)],
-        "levels": [255],
-        "carriers": 1.0,
-        "found": True,
-        "dropped": 5,
-    }
+    entry = {"label": 8, "look": 0, "group": 40, "found": True, "kept": 5}
 
-    def spy(data, keep, look):
-        seen.append({"keep": keep.copy(), "look": look.copy()})
-        drop = np.zeros(len(keep), dtype=bool)
-        drop[np.flatnonzero(keep)[:5]] = True
-        drop[np.flatnonzero(~keep)[:5]] = True
-        return drop, [dict(entry)]
+    def spy(data, keep, look, removed):
+        seen.append({"keep": keep.copy(), "look": look.copy(), "removed": removed})
+        carriers = np.zeros(len(keep), dtype=bool)
+        carriers[np.flatnonzero(keep)[:5]] = True
+        carriers[np.flatnonzero(~keep)[:5]] = True
+        return carriers, [dict(entry)]
 
     monkeypatch.setattr(filter_module, "trigger_check", spy)
-    checked = _linear(blind_neighbors=10, blind_components=15, trigger_check=True).fit(
-        X, labels
-    )
-    # It sees the kept set of every other stage, and the blind judge's look.
+    added = _linear(blind_neighbors=10, blind_components=15, trigger_check="add")
+    added.fit(X, labels)
+    # It sees the kept set of every other stage, the blind judge's look, and
+    # what the refine stage or the end removed.
     np.testing.assert_array_equal(seen[0]["keep"], blind.keep_mask_)
-    np.testing.assert_array_equal(checked.refine_keep_mask_, blind.refine_keep_mask_)
+    np.testing.assert_array_equal(added.refine_keep_mask_, blind.refine_keep_mask_)
+    np.testing.assert_array_equal(
+        seen[0]["removed"], ~blind.keep_mask_ | ~blind.refine_keep_mask_
+    )
     assert (seen[0]["look"] != y).any()
-    assert (
-        seen[0]["look"][blind.blind_scores_ > 0.5] == y[blind.blind_scores_ > 0.5]
-    ).all()
+    confident = blind.blind_scores_ > 0.5
+    assert (seen[0]["look"][confident] == y[confident]).all()
     expected = blind.keep_mask_.copy()
     expected[np.flatnonzero(blind.keep_mask_)[:5]] = False
-    np.testing.assert_array_equal(checked.keep_mask_, expected)
-    assert checked.trigger_pairs_ == [{**entry, "label": "digit 8", "look": "digit 0"}]
-    assert "check" in checked.stage_times_
+    np.testing.assert_array_equal(added.keep_mask_, expected)
+    assert added.trigger_pairs_ == [{**entry, "label": "digit 8", "look": "digit 0"}]
+    assert "check" in added.stage_times_
+
+    # "replace": the carriers alone are removed.
+    replaced = _linear(
+        blind_neighbors=10, blind_components=15, trigger_check="replace"
+    ).fit(X, labels)
+    carriers = np.zeros(len(y), dtype=bool)
+    carriers[np.flatnonzero(blind.keep_mask_)[:5]] = True
+    carriers[np.flatnonzero(~blind.keep_mask_)[:5]] = True
+    np.testing.assert_array_equal(replaced.keep_mask_, ~carriers)
 
     # Without blind_neighbors a judge of its own groups the samples; it
     # vetoes nothing, and every stage before the check decides the same.
     plain = _linear().fit(X, labels)
-    alone = _linear(trigger_check=True).fit(X, labels)
-    np.testing.assert_array_equal(seen[1]["keep"], plain.keep_mask_)
+    alone = _linear(trigger_check="add").fit(X, labels)
+    np.testing.assert_array_equal(seen[2]["keep"], plain.keep_mask_)
     assert np.isnan(alone.blind_scores_).all()
-    assert (seen[1]["look"] != y).any()
-    assert (seen[1]["look"] == y).mean() > 0.8
+    assert (seen[2]["look"] != y).any()
+    assert (seen[2]["look"] == y).mean() > 0.8
     expected = plain.keep_mask_.copy()
     expected[np.flatnonzero(plain.keep_mask_)[:5]] = False
     np.testing.assert_array_equal(alone.keep_mask_, expected)
+
+
+def test_replace_keeps_the_filters_decision_when_no_trigger_is_found(
+    monkeypatch, poisoned_digits
+):
+    from sklearn_ispl import _filter as filter_module
+
+    X, y, _, _ = poisoned_digits
+    plain = _linear().fit(X, y)
+    monkeypatch.setattr(
+        filter_module,
+        "trigger_check",
+        lambda data, keep, look, removed: (np.zeros(len(keep), dtype=bool), []),
+    )
+    replaced = _linear(trigger_check="replace").fit(X, y)
+    assert not replaced.keep_mask_.all()
+    np.testing.assert_array_equal(replaced.keep_mask_, plain.keep_mask_)
 
 
 def test_rescue_only_gives_back_what_the_refine_stage_removed(poisoned_digits):

@@ -38,24 +38,36 @@ def _stamp(X, rows, value=2.5):
         X[rows, r, c] = value
 
 
-def _check(X, y, keep, look):
-    return trigger_check(prepare_data(X, y, 2, "nhw"), keep, look)
+def _check(X, y, keep, look, removed=None):
+    return trigger_check(prepare_data(X, y, 2, "nhw"), keep, look, removed)
 
 
 def test_kept_samples_with_the_removed_poisons_trigger_are_dropped():
-    X, y, keep, look, _, kept_poison = _scene()
+    X, y, keep, look, removed, kept_poison = _scene()
     before = keep.copy(), X.copy()
-    drop, pairs = _check(X, y, keep, look)
+    carriers, pairs = _check(X, y, keep, look)
     np.testing.assert_array_equal(keep, before[0])
     np.testing.assert_array_equal(X, before[1])
-    np.testing.assert_array_equal(drop, kept_poison)
+    # Every sample of the label with the trigger, removed or kept; no other.
+    np.testing.assert_array_equal(carriers, removed | kept_poison)
     [pair] = pairs
     assert (pair["label"], pair["look"], pair["group"]) == (1, 0, 80)
     # It names the trigger: where it is and its value (the data's maximum).
     assert sorted(pair["features"]) == sorted((0, r, c) for r, c in TRIGGER)
     assert pair["levels"] == [255, 255, 255]
-    assert pair["carriers"] == 1.0
-    assert pair["found"] and pair["dropped"] == 6
+    assert pair["share"] == 1.0
+    assert pair["found"]
+    assert (pair["carriers"], pair["kept"]) == (86, 6)
+
+
+def test_groups_come_from_the_removed_samples_given():
+    X, y, keep, look, removed, kept_poison = _scene()
+    # Everything kept, but the removed poison named as the evidence.
+    everything = np.ones(len(y), dtype=bool)
+    carriers, [pair] = _check(X, y, everything, look, removed=removed)
+    np.testing.assert_array_equal(carriers, removed | kept_poison)
+    assert pair["kept"] == 86
+    assert _check(X, y, everything, look)[1] == []
 
 
 def test_a_removed_group_without_a_trigger_drops_nothing():
@@ -63,7 +75,7 @@ def test_a_removed_group_without_a_trigger_drops_nothing():
     X, y, keep, look, _, _ = _scene(trigger=False)
     drop, [pair] = _check(X, y, keep, look)
     assert pair["features"] == [] and not pair["found"]
-    assert pair["dropped"] == 0
+    assert pair["carriers"] == 0
     assert not drop.any()
 
 
@@ -105,7 +117,7 @@ def test_every_feature_of_a_trigger_must_be_shared_by_the_same_samples():
     _stamp(X, kept_poison)
     drop, [pair] = _check(X, y, keep, look)
     assert len(pair["features"]) == 3
-    assert pair["carriers"] == 0.0 and not pair["found"]
+    assert pair["share"] == 0.0 and not pair["found"]
     assert not drop.any()
 
 
@@ -123,5 +135,5 @@ def test_a_trigger_in_one_channel_is_found_there(channel):
     for r, c in TRIGGER:
         rgb[removed | kept_poison, r, c, channel] = 2.5
     drop, [pair] = trigger_check(prepare_data(rgb, y, 2, "nhwc"), keep, look)
-    np.testing.assert_array_equal(drop, kept_poison)
+    np.testing.assert_array_equal(drop, removed | kept_poison)
     assert sorted(pair["features"]) == sorted((channel, r, c) for r, c in TRIGGER)
