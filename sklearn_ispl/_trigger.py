@@ -93,7 +93,7 @@ def trigger_check(data, keep, look, removed=None):
             if other == label or group.sum() < MIN_GROUP:
                 continue
             pair = {"label": label, "look": other, "group": int(group.sum())}
-            pair.update(_examine(levels, group, keep & ~own, keep & own, own))
+            pair.update(_examine(levels, group, keep, own))
             hit = pair.pop("hit")
             carriers[hit] = True
             pair["carriers"] = int(len(hit))
@@ -118,12 +118,12 @@ def _levels(flat):
     return out
 
 
-def _examine(levels, group, others, own, own_label):
+def _examine(levels, group, keep, own_label):
     """The trigger a group shares, and the rows of its label carrying it.
 
-    ``others`` and ``own`` are the kept samples of the other labels and of
-    the group's; ``own_label`` every sample of the group's label.
+    ``own_label`` marks every sample with the group's label.
     """
+    others, own = keep & ~own_label, keep & own_label
     members = levels[group]
     n_features = levels.shape[1]
     counts = np.zeros((n_features, LEVELS), dtype=np.int64)
