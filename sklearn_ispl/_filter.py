@@ -161,8 +161,11 @@ class ISPLFilter(BaseFilter):
         to it, but the refine model, never taught the trigger, rules its
         label out. Hard clean samples of confusable classes, most of the
         refine stage's removals on data like Fashion-MNIST, are none of
-        these. Train it at least as long as the model that will learn from
-        the filtered data. Experimental and a deviation from the paper:
+        these. On a few thousand images, train it as long as the model that
+        will learn from the filtered data; an epoch over tens of thousands
+        is many more steps, and there half as many epochs gave back more
+        clean samples and no more poison (the ``large`` preset). Experimental
+        and a deviation from the paper:
         the bounds were chosen on four Fashion-MNIST scenarios
         (``benchmarks/README.md``, "What we learned").
     rescue_bounds : tuple of (float, float), default=(0.5, 0.95)
