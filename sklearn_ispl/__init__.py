@@ -2,12 +2,18 @@
 
 The main estimator is :class:`ISPLFilter`, the Inverse Self-Paced Learning
 defense; :class:`BoostedComponentVoter` is its voting stage on its own.
-Submodules: :mod:`sklearn_ispl.attacks` (the dirty-label backdoor),
-:mod:`sklearn_ispl.metrics`, :mod:`sklearn_ispl.datasets`.
+:class:`SelfTraining` holds the refine stage's settings and
+:data:`SCHEDULES` the named schedules. Submodules:
+:mod:`sklearn_ispl.attacks` (the dirty-label backdoor),
+:mod:`sklearn_ispl.metrics`, :mod:`sklearn_ispl.datasets`, and
+:mod:`sklearn_ispl.experimental` (stages beyond the paper; not imported by
+default).
 """
 
 from ._filter import ISPLFilter
 from ._learners import WeakCNN, WeakMLP, make_weak_learner
+from ._refine import SelfTraining
+from ._schedules import SCHEDULES
 from ._version import __version__
 from ._vote import BoostedComponentVoter
 from .baselines import (
@@ -23,6 +29,8 @@ __all__ = [
     "ConfidentLearningFilter",
     "ISPLFilter",
     "ITLMFilter",
+    "SCHEDULES",
+    "SelfTraining",
     "SpectralSignatureFilter",
     "WeakCNN",
     "WeakMLP",

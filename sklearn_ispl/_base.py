@@ -1,5 +1,6 @@
 """The sample-filter contract every defense in the package shares."""
 
+import re
 from abc import abstractmethod
 from numbers import Integral
 
@@ -7,14 +8,77 @@ import numpy as np
 from imblearn.base import BaseSampler
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin
 from sklearn.utils import _safe_indexing
-from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+    validate_parameter_constraints,
+)
 
 from ._learners import check_weak_learner
 from ._validation import check_filter_input, prepare_data
 
+_DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
 
-def _device_ok(device):
-    return device in ("cpu", "cuda", "mps") or str(device).startswith("cuda:")
+
+def check_device(device):
+    """Raise a clear error for a device name this machine cannot train on."""
+    import torch
+
+    if not isinstance(device, str) or not _DEVICE.match(device):
+        raise ValueError(
+            f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps'; got {device!r}."
+        )
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r}, but torch sees no CUDA GPU on this machine "
+                "(torch.cuda.is_available() is False); use device='cpu'."
+            )
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r}, but torch sees only "
+                f"{torch.cuda.device_count()} CUDA device(s)."
+            )
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(
+            "device='mps', but torch.backends.mps.is_available() is False on "
+            "this machine; use device='cpu'."
+        )
+
+
+def check_nested(estimator, prefix):
+    """Validate a nested part's settings, naming them as ``prefix__name``.
+
+    The part's declared constraints are checked one setting at a time, so
+    the message names the setting as the outer estimator exposes it; ints
+    given as bools are refused too (``True`` is an ``int`` to Python).
+    """
+    constraints = getattr(estimator, "_parameter_constraints", {})
+    for name, value in estimator.get_params(deep=False).items():
+        if name not in constraints:
+            continue
+        try:
+            validate_parameter_constraints(
+                {name: constraints[name]},
+                {name: value},
+                caller_name=f"{type(estimator).__name__} (as {prefix}__{name})",
+            )
+        except InvalidParameterError as exc:
+            raise ValueError(str(exc)) from None
+        check_not_bool(name, value, constraints[name], f"{prefix}__")
+
+
+def check_not_bool(name, value, constraints, prefix=""):
+    """Refuse a bool where a constraint asks for a number."""
+    numeric = (
+        any(isinstance(c, Interval) and c.type in (Integral, int) for c in constraints)
+        and "boolean" not in constraints
+    )
+    if numeric and isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{prefix}{name} must be a number, not a bool; got {value!r}.")
 
 
 class BaseFilter(OneToOneFeatureMixin, BaseEstimator):
@@ -130,10 +194,16 @@ class BaseFilter(OneToOneFeatureMixin, BaseEstimator):
 
     def _check_params(self):
         """Cross-parameter checks that ``_parameter_constraints`` cannot express."""
+        params = self.get_params(deep=False)
+        for name, constraints in self._parameter_constraints.items():
+            if name in params:
+                check_not_bool(name, params[name], constraints)
         check_weak_learner(self.weak_learner)
-        if not _device_ok(self.device):
+        check_device(self.device)
+        if self.n_jobs == 0:
             raise ValueError(
-                f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps'; got {self.device!r}."
+                "n_jobs=0 is invalid: give a positive number of jobs, -1 for all "
+                "cores, or None for one."
             )
         if self.image_shape is not None and (
             len(self.image_shape) not in (2, 3)

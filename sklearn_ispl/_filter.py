@@ -7,23 +7,37 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_random_state, resample
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseFilter
-from ._learners import check_weak_learner, run_tasks
-from ._partition import ispl_run
-from ._refine import blind_judge, label_fit_trace, rescue, self_train
-from ._trigger import trigger_check
+from ._base import BaseFilter, check_nested
+from ._docstring import SHARED_PARAMS, Substitution
+from ._learners import check_weak_learner, make_weak_learner
+from ._partition import partition
+from ._refine import SelfTraining
+from ._schedules import SCHEDULE_KEYS, SCHEDULES, resolve_schedule_name
+from ._stages import ExtraStage, FitState
 from ._validation import resolve_size
-from ._vote import BoostedComponentVoter
-
-# Neighbours of the judge that groups samples for the trigger check when
-# blind_neighbors is None (the large preset's judge).
-LOOK_NEIGHBORS = 15
+from ._vote import BoostedComponentVoter, vote
 
 __all__ = ["ISPLFilter"]
 
+# Parameters whose own settings can be given as ``name__setting`` even while
+# the parameter itself is left to the schedule (as skorch nets take
+# ``optimizer__momentum``).
+NESTED = ("weak_learner", "voter", "refiner")
+PARTITION = (
+    "n_runs",
+    "n_components",
+    "warmup_epochs",
+    "epochs_per_iteration",
+    "expansion",
+    "momentum",
+    "class_floor",
+    "partition_samples",
+)
 
+
+@Substitution(**SHARED_PARAMS)
 class ISPLFilter(BaseFilter):
     """Remove backdoor poison with Inverse Self-Paced Learning and boosting.
 
@@ -31,216 +45,86 @@ class ISPLFilter(BaseFilter):
     Defense Against Backdoor Poisoning Attacks"), as a sample filter:
 
     1. **partition**: ``n_runs`` runs of Inverse Self-Paced Learning each
-       split the training set into ``n_components`` homogeneous components
-       (see :mod:`sklearn_ispl._partition` for the schedule);
+       split the training set into ``n_components`` homogeneous
+       *components*: sets whose samples a weak learner trained on part of
+       the set generalises to (see :mod:`sklearn_ispl._partition`);
     2. **vote**: a weak learner trained on each component votes on every
-       sample (:class:`BoostedComponentVoter`); samples whose given label the
-       vote does not support are dropped;
-    3. **refine**: a fresh model self-trains on the kept set for
-       ``refine_rounds`` rounds of ``refine_epochs`` epochs, re-admitting the
-       samples its smoothed predictions agree with.
+       sample (``voter``, a :class:`BoostedComponentVoter`); samples whose
+       given label the vote does not support are dropped;
+    3. **refine**: a fresh model self-trains on the kept set (``refiner``, a
+       :class:`SelfTraining`), re-admitting the samples it learns to agree
+       with.
 
-    Defaults are the paper's (appendix B.1). They were chosen for 50,000
-    CIFAR-10 images; on a few thousand samples the per-epoch settings give
-    few gradient steps, so small data may need more epochs per stage. A
-    faster schedule (timed in ``benchmarks/README.md``) is
-    ``sklearn_ispl.benchmark.ISPL_PRESETS["fast"]``::
-
-        ISPLFilter(
-            weak_learner=make_weak_learner(module__n_filters=16, module__n_hidden=64),
-            n_runs=2, warmup_epochs=2, epochs_per_iteration=2,
-            voter=BoostedComponentVoter(n_epochs=20),
-            refine_learner=make_weak_learner(),
-            refine_rounds=6, refine_epochs=3,
-            refine_folds=2, refine_keep_ratio=0.3,
-        )
+    Every setting left at None comes from the ``schedule``, resolved when
+    ``fit`` starts and recorded in ``schedule_``; a value given here always
+    wins. ``ISPLFilter()`` is the recommended defense: ``schedule="auto"``
+    picks the schedule measured best for the size of the data (the
+    documentation's benchmarks page lists each schedule's results and
+    cost). Settings of the nested parts can be given directly, also while
+    the part itself is left to the schedule: ``voter__n_epochs=10``,
+    ``refiner__n_rounds=3``, ``weak_learner__lr=0.01``; as with any
+    scikit-learn estimator they are reachable from a pipeline
+    (``isplfilter__voter__n_epochs``) and a grid search.
 
     Parameters
     ----------
-    weak_learner : estimator, default=None
-        The learner of every stage. None: a skorch net around a small CNN
-        (images) or MLP (rows) sized from the data. Any skorch net, or a
-        scikit-learn classifier with ``partial_fit`` and ``predict_proba``
-        (e.g. ``SGDClassifier(loss="log_loss")``), can take its place.
-    n_runs : int, default=3
-        Independent ISPL runs; their components are pooled for voting.
-    n_components : int, default=8
+    {weak_learner}
+        None here lets the schedule set up the default network.
+    schedule : str, default="auto"
+        The named settings the unset parameters take: "auto" (by sample
+        count: "small" below 3,000 samples, "medium" below 20,000, "large"
+        above), "paper" (appendix B.1, optimizer included: standard SGD, 40-
+        epoch component learners, 20 self-training rounds), "small",
+        "medium" or "large" (see :data:`sklearn_ispl.SCHEDULES`).
+    n_runs : int, default=None
+        Independent ISPL runs; their components are pooled for the vote
+        (paper: 3).
+    n_components : int, default=None
         Components per run (paper: 8 of about 12% each). A run stops early
         once a component would hold fewer than two samples per class; the
         rest is its last component. 1 means no partition.
-    warmup_epochs : int, default=8
+    warmup_epochs : int, default=None
         Epochs on a random half of the remaining samples before a round's
-        first trim.
-    epochs_per_iteration : int, default=4
-        Epochs after each trim.
-    expansion : float in (0, 1], default=0.25
+        first trim (paper: 8).
+    epochs_per_iteration : int, default=None
+        Epochs after each trim (paper: 4).
+    expansion : float in (0, 1], default=None
         The expansion factor alpha: share of the kept set trained on after
-        each trim. Smaller values test how well the kept set generalises to
-        itself.
-    momentum : float in [0, 1), default=0.9
-        Smoothing of per-sample losses across iterations.
-    class_floor : float in [0, 1], default=0.125
+        each trim (paper: 1/4). Smaller values test how well the kept set
+        generalises to itself.
+    momentum : float in [0, 1), default=None
+        Smoothing of per-sample losses across iterations (paper: 0.9).
+    class_floor : float in [0, 1], default=None
         Per class, the lowest-loss ``beta * class_floor`` share is always
         kept, so a component cannot collapse onto a few classes (paper: 1/8).
-    partition_samples : int, float or None, default=None
+    partition_samples : int or float, default=None
         Samples the partition runs on: a count (int) or a share of the data
-        (float in (0, 1]), drawn at random stratified by label; None: all
-        (the paper). The component learners then vote on every sample and
-        self-training runs on every sample, so all are judged. A deviation
-        from the paper for large data: the partition is the costliest stage,
-        and on 60,000 Fashion-MNIST images, with the one-epoch schedules a
-        time budget allows there, the poison spread over several components,
-        while on a 6,000-sample draw with the ``fast`` schedule one
-        component gathered it (``benchmarks/README.md``).
+        (float in (0, 1]; 1.0 is every sample, the paper), drawn at random
+        stratified by label. The component learners still vote on every
+        sample and self-training judges every sample. Use a draw of a few
+        thousand on tens of thousands of samples, where the partition is the
+        costliest stage (a deviation from the paper).
     voter : BoostedComponentVoter, default=None
-        The vote stage's settings (``n_epochs``, ``voting``, ``min_votes``);
-        None is ``BoostedComponentVoter()`` (40 epochs, per-sample votes).
+        The vote stage's settings (``n_epochs``, ``voting``, ``min_votes``).
         Its ``weak_learner``, when None, is this filter's; its ``device``,
         ``n_jobs`` and ``random_state`` are this filter's.
-    refine_rounds : int, default=20
-        Self-training rounds (paper: 100 epochs = 20 rounds of 5); 0 skips
-        the refine stage.
-    refine_epochs : int, default=5
-        Epochs between two updates of the kept set.
-    refine_momentum : float in [0, 1), default=0.8
-        Smoothing of predictions across rounds.
-    refine_min_score : float in [0, 1], default=None
-        When set, self-training starts from the voted samples whose vote
-        share (``scores_``) is at least this, instead of from every voted
-        sample (the paper). A deviation from the paper: poison that slips
-        through the vote can teach the refine model the trigger, after which
-        the refine stage re-admits it; a stricter start avoids that.
-    refine_folds : int, default=1
-        1: one refine model judges every sample, including those it trained
-        on (the paper). ``k >= 2``: cross-fitting; the samples are split into
-        ``k`` stratified folds and each fold is judged by a model trained on
-        the kept samples of the other folds, so no model vouches for a
-        sample it memorised (a deviation from the paper). The models share
-        the epochs: the cost is about that of one model.
-    refine_keep_ratio : float in (0, 1], default=1.0
-        The final keep rule: a sample stays when the refine model's smoothed
-        probability of its label is at least this times that of its most
-        likely class. 1.0: the label must be the most likely class (the
-        paper). Lower values give back hard clean samples of confusable
-        classes, which keep some probability on their label, while poison
-        (an image its model calls the source class) is a confident
-        contradiction. On two 6,000-image Fashion-MNIST scenarios, 0.3 cut
-        the clean samples removed from 19-23% to 14-18% and kept no more
-        poison (``benchmarks/README.md``). Only the final
-        decision is relaxed; the sets self-training trains on follow the
-        argmax rule. A deviation from the paper.
-    refine_pair_guard : float, default=None
-        With ``refine_keep_ratio < 1``, keeps the argmax rule for the class
-        pairs a dirty-label backdoor would leave its mark on. Its poison all
-        carries the target label and looks like the source class, so the
-        refine model's disagreements pile up in one direction of one (label,
-        predicted class) pair, while confusable clean classes are mistaken
-        for each other both ways. A direction whose disagreements outnumber
-        the reverse direction's by more than ``refine_pair_guard`` standard
-        deviations (a sign test) is flagged (``suspicious_pairs_``); its
-        disagreements are removed, every other sample is judged by
-        ``refine_keep_ratio``. This lets the ratio be low (many hard clean
-        samples back) without giving back the poison of a look-alike class
-        pair. None: no guard. A deviation from the paper.
-    refine_learner : estimator, default=None
-        The refine stage's model; None: ``weak_learner``. Unlike the
-        component learners, it trains on most of the data and its errors
-        become false positives, so a larger model than the weak learner can
-        pay here (a deviation from the paper, which uses one model).
-    rescue_epochs : int, default=0
-        0: no rescue (the paper). ``k >= 1``: after the refine stage, a fresh
-        ``refine_learner`` trains on every sample, unfiltered, for ``k``
-        epochs, reading each sample's probability of its label after every
-        epoch (``rescue_scores_``). A sample the refine stage removed comes
-        back when the highest of these readings lies within
-        ``rescue_bounds`` and the refine model's support for its label
-        (``refine_scores_``) is at least ``rescue_min_support``. Poison
-        whose trigger the unfiltered model learns is fitted confidently at
-        some epoch; poison whose trigger it never learns stays contradicted;
-        poison whose trigger it learns slowly looks like a hard clean sample
-        to it, but the refine model, never taught the trigger, rules its
-        label out. Hard clean samples of confusable classes, most of the
-        refine stage's removals on data like Fashion-MNIST, are none of
-        these. On a few thousand images, train it as long as the model that
-        will learn from the filtered data; an epoch over tens of thousands
-        is many more steps, and there half as many epochs gave back more
-        clean samples and no more poison (the ``large`` preset). Experimental
-        and a deviation from the paper:
-        the bounds were chosen on four Fashion-MNIST scenarios
-        (``benchmarks/README.md``, "What we learned").
-    rescue_bounds : tuple of (float, float), default=(0.5, 0.95)
-        ``(low, high)``: a removed sample comes back only when the highest
-        probability of its label over the rescue model's epochs is at least
-        ``low`` and below ``high``. Needs ``0 <= low < high <= 1``.
-    rescue_min_support : float in [0, 1], default=1e-3
-        The refine model's smoothed probability of a removed sample's label
-        must be at least this for the rescue to give it back (ignored when
-        ``refine_rounds=0``). 0 leaves the decision to the rescue model.
-    blind_neighbors : int, default=None
-        None: off (the paper). ``k >= 1``: a trigger-blind judge also
-        decides. Every sample is projected on the first ``blind_components``
-        principal components of the data and judged by the given labels of
-        its ``k`` nearest neighbours in the other half of the data
-        (``blind_scores_``; see :func:`sklearn_ispl._refine.blind_judge`).
-        A trigger of a few pixels barely moves an image in this projection,
-        so the neighbours of a poisoned image are its source class, however
-        much poison there is. The refine stage then trains only on samples
-        whose label this judge's vote supports, the rescue gives back only
-        samples whose label it supports, and (``blind_veto``) a sample is
-        kept only when it supports the label. On all 60,000
-        Fashion-MNIST images the refine model otherwise learns the trigger
-        from the few dozen poisoned samples the vote lets through; on a few
-        thousand images the judge is less accurate and removes more clean
-        samples than it saves (``benchmarks/README.md``, "The large
-        preset"). Experimental and a deviation from the paper.
-    blind_components : int, default=20
-        Principal components the trigger-blind judge projects on (capped by
-        the number of samples and features).
-    blind_veto : bool, default=True
-        With ``blind_neighbors``: whether a sample is kept only when the
-        trigger-blind judge supports its label. False: the judge only
-        restricts what the refine models train on (and gives the trigger
-        check the class each sample looks like). The veto removes poison
-        the refine stage kept, but also every hard clean sample whose
-        neighbours mostly carry another label; the trigger check removes
-        the former without the latter.
-    trigger_check : {None, "add", "replace"}, default=None
-        None: off. Otherwise a trigger check runs after every other stage.
-        The removed samples of each given label that the trigger-blind
-        judge calls one other class form a group (the judge of
-        ``blind_neighbors``, or one with 15 neighbours used only for this
-        when that is None). A backdoor stamps the same values at the same
-        pixels on every poisoned image; where most of a group shares such
-        values, at pixels where kept samples of other labels rarely have
-        them, the samples of that label that carry them all are the
-        trigger's carriers (``trigger_pairs_``; see
-        :mod:`sklearn_ispl._trigger`). "add": the kept carriers are removed
-        too. This removes the poison that looks like its target class, or
-        that the rescue gave back, which every judge of the label keeps; on
-        all 60,000 Fashion-MNIST images a few dozen such samples teach a
-        classifier part of the trigger (``benchmarks/README.md``, "The large
-        preset"). "replace": when a trigger is found, it alone decides: its
-        carriers are removed and every other sample is kept, which gives
-        back the hard clean samples every judge removes; when none is
-        found, the filter's decision stands. "replace" assumes one stamped
-        trigger: poison whose trigger varies between images, or a second
-        attack beside a found one, is kept. A deviation from the paper.
-    image_shape : tuple, default=None
-        ``(height, width)`` or ``(height, width, channels)`` when ``X`` is
-        2-D with one flattened image per row; None reads 2-D ``X`` as
-        tabular rows.
-    device : str, default="cpu"
-        Torch device of the weak learners ("cpu", "cuda", "cuda:N", "mps").
-    n_jobs : int, default=None
-        ISPL runs and component learners trained at once by joblib (-1: all
-        cores). Each learner gets the same seed whatever ``n_jobs``; but a
-        torch learner's sums depend on its thread count (all cores with one
-        job, one per worker with ``n_jobs=2`` on 2 cores), so results can
-        differ in the last digits and, over long fits, in a few decisions.
-    random_state : int, RandomState instance or None, default=None
-        Fixes every seed: two fits give the same ``keep_mask_``.
-    verbose : int, default=0
-        Show progress when positive.
+    refiner : SelfTraining, default=None
+        The refine stage's settings (``n_rounds``, ``n_epochs``,
+        ``momentum``, ``n_folds``, ``keep_ratio``, ``learner``); 0 rounds
+        skips the stage.
+    extra_stages : list of stage objects, default=None
+        Experimental stages beyond the paper, from
+        :mod:`sklearn_ispl.experimental` (a trigger-blind judge, a rescue of
+        hard clean samples, a stamped-trigger check); ``[]`` runs none.
+    {image_shape}
+    {device}
+    {n_jobs}
+    {random_state}
+    {verbose}
+    **nested_params
+        ``weak_learner__*``, ``voter__*`` and ``refiner__*`` settings,
+        applied to the resolved part (the learner given or the schedule's,
+        never changing the object passed in).
 
     Attributes
     ----------
@@ -251,34 +135,19 @@ class ISPLFilter(BaseFilter):
     scores_ : ndarray of shape (n_samples,)
         Share of component learners voting for each sample's given label.
         Low means suspicious.
+    schedule_ : dict
+        Every setting that ran: ``schedule`` (the named schedule resolved),
+        the partition's settings, ``voter__*`` and ``refiner__*`` settings,
+        ``weak_learner``, ``refine_learner`` and ``extra_stages``.
     vote_keep_mask_ : ndarray of bool of shape (n_samples,)
         The kept set after voting, before the refine stage.
     refine_scores_ : ndarray of shape (n_samples,)
         The refine model's smoothed probability of each given label (NaN when
-        ``refine_rounds=0``).
+        no round ran).
     refine_keep_mask_ : ndarray of bool of shape (n_samples,)
-        The kept set after the refine stage, before the rescue.
-    rescue_scores_ : ndarray of shape (n_samples, rescue_epochs)
-        The rescue model's probability of each given label after each of
-        its epochs (shape (n_samples, 0) when ``rescue_epochs=0``).
-    blind_scores_ : ndarray of shape (n_samples,)
-        The trigger-blind judge's probability of each given label: the share
-        of its neighbours with that label (NaN when ``blind_neighbors`` is
-        None).
-    trigger_pairs_ : list of dict
-        The (given label, look) pairs the trigger check examined, one dict
-        each: ``label`` and ``look`` (class labels), ``group`` (removed
-        samples with that label and look), ``features`` (the positions the
-        group shares a value at, as ``(channel, row, column)`` for images
-        and ``(column,)`` for tabular rows), ``levels`` (those values, on
-        256 levels of the data's range), ``share`` (of the group that has
-        them all), ``found`` (whether they passed the check's bars: the
-        pair's trigger), ``carriers`` (samples of the label that have them
-        all, when found) and ``kept`` (of those, how many the other stages
-        kept). Empty without the check.
-    suspicious_pairs_ : ndarray of shape (n_pairs, 2)
-        The (given label, predicted class) pairs ``refine_pair_guard``
-        flagged, as class labels; empty without the guard.
+        The refine stage's decision, before the extra stages acted.
+    extra_stages_ : list of stage objects
+        Fitted copies of the extra stages that ran, with what each found.
     components_ : list of ndarray
         All components of all runs, as row indices.
     component_runs_ : ndarray of int
@@ -294,12 +163,13 @@ class ISPLFilter(BaseFilter):
     input_layout_ : str
         How ``X`` was read: "nhw", "nhwc", "nchw", "flat" or "tabular".
     stage_times_ : dict
-        Wall-clock seconds of the "partition", "vote", "refine", "rescue" and
-        "check" (the trigger check) stages.
+        Wall-clock seconds of "partition", "vote", "refine" and of each
+        extra stage (by class name).
 
     See Also
     --------
     BoostedComponentVoter : The vote stage alone, for components from anywhere.
+    SelfTraining : The refine stage's settings.
 
     Examples
     --------
@@ -311,78 +181,57 @@ class ISPLFilter(BaseFilter):
     ...                         position=(1, 1), color=16, eps=0.2,
     ...                         random_state=0)
     >>> X_p, y_p, poison = attack.poison(X, y)
-    >>> ispl = ISPLFilter(n_runs=1, n_components=4, refine_rounds=2,
-    ...                   random_state=0)
+    >>> ispl = ISPLFilter(random_state=0)
     >>> X_kept, y_kept = ispl.fit_resample(X_p, y_p)  # doctest: +SKIP
+    >>> ispl.schedule_["schedule"]  # doctest: +SKIP
+    'small'
     """
 
     _parameter_constraints: dict = {
         **BaseFilter._parameter_constraints,
-        "n_runs": [Interval(Integral, 1, None, closed="left")],
-        "n_components": [Interval(Integral, 1, None, closed="left")],
-        "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
-        "epochs_per_iteration": [Interval(Integral, 1, None, closed="left")],
-        "expansion": [Interval(Real, 0, 1, closed="right")],
-        "momentum": [Interval(Real, 0, 1, closed="left")],
-        "class_floor": [Interval(Real, 0, 1, closed="both")],
+        "schedule": [StrOptions({"auto", *SCHEDULES})],
+        "n_runs": [Interval(Integral, 1, None, closed="left"), None],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "warmup_epochs": [Interval(Integral, 0, None, closed="left"), None],
+        "epochs_per_iteration": [Interval(Integral, 1, None, closed="left"), None],
+        "expansion": [Interval(Real, 0, 1, closed="right"), None],
+        "momentum": [Interval(Real, 0, 1, closed="left"), None],
+        "class_floor": [Interval(Real, 0, 1, closed="both"), None],
         "partition_samples": [
             Interval(Integral, 1, None, closed="left"),
             Interval(Real, 0, 1, closed="right"),
             None,
         ],
         "voter": [BoostedComponentVoter, None],
-        "refine_rounds": [Interval(Integral, 0, None, closed="left")],
-        "refine_epochs": [Interval(Integral, 1, None, closed="left")],
-        "refine_momentum": [Interval(Real, 0, 1, closed="left")],
-        "refine_min_score": [Interval(Real, 0, 1, closed="both"), None],
-        "refine_folds": [Interval(Integral, 1, None, closed="left")],
-        "refine_keep_ratio": [Interval(Real, 0, 1, closed="right")],
-        "refine_pair_guard": [Interval(Real, 0, None, closed="neither"), None],
-        "refine_learner": [HasMethods(["partial_fit", "predict_proba"]), None],
-        "rescue_epochs": [Interval(Integral, 0, None, closed="left")],
-        "rescue_bounds": [tuple, list],
-        "rescue_min_support": [Interval(Real, 0, 1, closed="both")],
-        "blind_neighbors": [Interval(Integral, 1, None, closed="left"), None],
-        "blind_components": [Interval(Integral, 1, None, closed="left")],
-        "blind_veto": ["boolean"],
-        "trigger_check": [StrOptions({"add", "replace"}), None],
+        "refiner": [SelfTraining, None],
+        "extra_stages": [list, tuple, None],
     }
 
     def __init__(
         self,
         weak_learner=None,
         *,
-        n_runs=3,
-        n_components=8,
-        warmup_epochs=8,
-        epochs_per_iteration=4,
-        expansion=0.25,
-        momentum=0.9,
-        class_floor=0.125,
+        schedule="auto",
+        n_runs=None,
+        n_components=None,
+        warmup_epochs=None,
+        epochs_per_iteration=None,
+        expansion=None,
+        momentum=None,
+        class_floor=None,
         partition_samples=None,
         voter=None,
-        refine_rounds=20,
-        refine_epochs=5,
-        refine_momentum=0.8,
-        refine_min_score=None,
-        refine_folds=1,
-        refine_keep_ratio=1.0,
-        refine_pair_guard=None,
-        refine_learner=None,
-        rescue_epochs=0,
-        rescue_bounds=(0.5, 0.95),
-        rescue_min_support=1e-3,
-        blind_neighbors=None,
-        blind_components=20,
-        blind_veto=True,
-        trigger_check=None,
+        refiner=None,
+        extra_stages=None,
         image_shape=None,
         device="cpu",
         n_jobs=None,
         random_state=None,
         verbose=0,
+        **nested_params,
     ):
         self.weak_learner = weak_learner
+        self.schedule = schedule
         self.n_runs = n_runs
         self.n_components = n_components
         self.warmup_epochs = warmup_epochs
@@ -392,230 +241,296 @@ class ISPLFilter(BaseFilter):
         self.class_floor = class_floor
         self.partition_samples = partition_samples
         self.voter = voter
-        self.refine_rounds = refine_rounds
-        self.refine_epochs = refine_epochs
-        self.refine_momentum = refine_momentum
-        self.refine_min_score = refine_min_score
-        self.refine_folds = refine_folds
-        self.refine_keep_ratio = refine_keep_ratio
-        self.refine_pair_guard = refine_pair_guard
-        self.refine_learner = refine_learner
-        self.rescue_epochs = rescue_epochs
-        self.rescue_bounds = rescue_bounds
-        self.rescue_min_support = rescue_min_support
-        self.blind_neighbors = blind_neighbors
-        self.blind_components = blind_components
-        self.blind_veto = blind_veto
-        self.trigger_check = trigger_check
+        self.refiner = refiner
+        self.extra_stages = extra_stages
         self.image_shape = image_shape
         self.device = device
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        for name, value in nested_params.items():
+            if name.split("__", 1)[0] not in NESTED or "__" not in name:
+                raise TypeError(
+                    f"ISPLFilter got an unexpected keyword argument {name!r}; "
+                    "settings of nested parts start with "
+                    f"{', '.join(p + '__' for p in NESTED)}."
+                )
+            setattr(self, name, value)
 
-    def _check_params(self):
-        super()._check_params()
-        if self.refine_learner is not None:
-            check_weak_learner(self.refine_learner)
-        bounds = self.rescue_bounds
-        if not (
-            len(bounds) == 2
-            and all(isinstance(v, Real) and not isinstance(v, bool) for v in bounds)
-            and 0 <= bounds[0] < bounds[1] <= 1
-        ):
-            raise ValueError(
-                "rescue_bounds must be two numbers (low, high) with "
-                f"0 <= low < high <= 1; got {bounds!r}."
-            )
-        if self.voter is not None and not isinstance(self.voter, BoostedComponentVoter):
-            raise ValueError(
-                "voter must be a BoostedComponentVoter or None; got "
-                f"{type(self.voter).__name__}."
-            )
+    # -- nested settings, skorch-style --------------------------------------
+
+    def _nested_params(self):
+        return {
+            name: value
+            for name, value in vars(self).items()
+            if "__" in name and name.split("__", 1)[0] in NESTED
+        }
+
+    def get_params(self, deep=True):
+        """Get the parameters, ``name__setting`` ones included."""
+        params = super().get_params(deep=deep)
+        params.update(self._nested_params())
+        return params
+
+    def set_params(self, **params):
+        """Set parameters; ``weak_learner__*``, ``voter__*`` and ``refiner__*``
+        settings are stored on the filter and applied in ``fit``, so they work
+        while the part is left to the schedule and never change a part passed
+        in."""
+        nested = {
+            k: v for k, v in params.items() if "__" in k and k.split("__")[0] in NESTED
+        }
+        super().set_params(**{k: v for k, v in params.items() if k not in nested})
+        for name, value in nested.items():
+            setattr(self, name, value)
+        return self
+
+    # -- fit ----------------------------------------------------------------
 
     def _fit_filter(self, data):
-        if len(data) < self.n_components:
-            raise ValueError(
-                f"ISPLFilter needs at least n_components={self.n_components} "
-                f"samples; got {len(data)}."
-            )
+        plan = self._resolve(data)
         rng = check_random_state(self.random_state)
-        start_time = time.perf_counter()
-        rows = self._partition_rows(data, rng)
-        components, runs = self._partition(data, rng, return_runs=True, rows=rows)
-        partition_time = time.perf_counter()
+        times = {}
+        tic = time.perf_counter()
+        components, runs = self._partition_stage(data, plan, rng)
+        times["partition"] = time.perf_counter() - tic
 
-        voter = BoostedComponentVoter() if self.voter is None else clone(self.voter)
-        voter.set_params(device=self.device, n_jobs=self.n_jobs, verbose=self.verbose)
-        weak_learner = (
-            voter.weak_learner
-            if voter.weak_learner is not None
-            else (self.weak_learner)
+        tic = time.perf_counter()
+        vote_keep, scores, predictions = vote(
+            plan["voter"], data, components, plan["weak_learner"], rng
         )
-        vote_keep, scores, predictions = voter._vote(
-            data, components, weak_learner, rng
-        )
-        vote_time = time.perf_counter()
+        times["vote"] = time.perf_counter() - tic
 
-        start = vote_keep
-        if self.refine_min_score is not None:
-            # Start self-training from the samples the vote backs strongly:
-            # poison that slipped through the vote then rarely reaches the
-            # refine model, which otherwise can learn the trigger from it and
-            # re-admit it.
-            start = vote_keep & (scores >= self.refine_min_score)
-        blind_scores = np.full(len(data), np.nan)
-        blind_backed = look = None
-        if self.blind_neighbors is not None:
-            proba = blind_judge(
-                data,
-                self.blind_neighbors,
-                self.blind_components,
-                rng.randint(np.iinfo(np.int32).max),
-            )
-            blind_scores = proba[np.arange(len(data)), data.y]
-            # Ties go to the label: the judge vetoes only a label it outvotes.
-            blind_backed = blind_scores >= proba.max(axis=1)
-            look = proba.argmax(axis=1)
-            start = start & blind_backed
-        refine_learner = (
-            self.weak_learner if self.refine_learner is None else self.refine_learner
+        state = FitState(
+            data=data,
+            classes=self.classes_,
+            rng=rng,
+            device=self.device,
+            refine_learner=plan["refine_learner"],
+            scores=scores,
+            vote_keep=vote_keep,
+            start=vote_keep.copy(),
+            trainable=np.ones(len(data), dtype=bool),
         )
-        keep, support, pairs = self_train(
+        stages = plan["extra_stages"]
+        for stage in stages:
+            self._timed(times, stage, stage.before_refine, state)
+
+        tic = time.perf_counter()
+        keep, support = plan["refiner"].refine(
             data,
-            refine_learner,
-            start,
+            state.start,
+            state.trainable,
             rng.randint(np.iinfo(np.int32).max),
             self.device,
-            self.refine_rounds,
-            self.refine_epochs,
-            self.refine_momentum,
-            self.refine_folds,
-            self.refine_keep_ratio,
-            self.refine_pair_guard,
-            blind_backed,
+            plan["refine_learner"],
         )
-        refine_time = time.perf_counter()
+        times["refine"] = time.perf_counter() - tic
+        state.keep, state.refine_keep, state.support = keep, keep.copy(), support
 
-        refine_keep = keep
-        trace = np.empty((len(data), 0))
-        if self.rescue_epochs:
-            trace = label_fit_trace(
-                data,
-                refine_learner,
-                rng.randint(np.iinfo(np.int32).max),
-                self.device,
-                self.rescue_epochs,
-            )
-            rescued = rescue(
-                keep, trace, support, self.rescue_bounds, self.rescue_min_support
-            )
-            if blind_backed is not None:
-                # Once the refine models have half learned a trigger their
-                # support no longer rules its poison out; the blind judge
-                # never learns it.
-                rescued &= keep | blind_backed
-            keep = rescued
-        if blind_backed is not None and self.blind_veto:
-            keep = keep & blind_backed
-            refine_keep = refine_keep & blind_backed
-        rescue_time = time.perf_counter()
-        trigger_pairs = []
-        if self.trigger_check is not None:
-            if look is None:
-                # The judge's neighbours group the removed samples; without
-                # blind_neighbors it decides nothing else.
-                look = blind_judge(
-                    data,
-                    LOOK_NEIGHBORS,
-                    self.blind_components,
-                    rng.randint(np.iinfo(np.int32).max),
-                ).argmax(axis=1)
-            # The rescue's give-backs stay evidence of what the poison shares.
-            carriers, trigger_pairs = trigger_check(
-                data, keep, look, removed=~keep | ~refine_keep
-            )
-            if self.trigger_check == "add":
-                keep = keep & ~carriers
-            elif carriers.any():
-                keep = ~carriers
-            for pair in trigger_pairs:
-                pair["label"] = self.classes_[pair["label"]]
-                pair["look"] = self.classes_[pair["look"]]
-        self.stage_times_ = {
-            "partition": partition_time - start_time,
-            "vote": vote_time - partition_time,
-            "refine": refine_time - vote_time,
-            "rescue": rescue_time - refine_time,
-            "check": time.perf_counter() - rescue_time,
-        }
+        for stage in stages:
+            self._timed(times, stage, stage.after_refine, state)
+
+        self.schedule_ = plan["record"]
+        self.stage_times_ = times
         self.components_ = components
         self.component_runs_ = runs
         self.predictions_ = predictions
         self.vote_keep_mask_ = vote_keep
         self.refine_scores_ = support
-        self.refine_keep_mask_ = refine_keep
-        self.rescue_scores_ = trace
-        self.blind_scores_ = blind_scores
-        self.trigger_pairs_ = trigger_pairs
-        self.suspicious_pairs_ = self.classes_[pairs]
+        self.refine_keep_mask_ = state.refine_keep
+        self.extra_stages_ = stages
+        keep = state.keep
         if keep.mean() < 0.5:
             # Backdoor poison is a small share of a dataset; losing half of it
             # means the learners were too weak, not that half was poisoned.
             warnings.warn(
                 f"ISPLFilter kept only {keep.sum()} of {len(keep)} samples. On "
                 "small datasets the learners get few gradient steps per epoch: "
-                "raise warmup_epochs, epochs_per_iteration, voter n_epochs and "
-                "refine_epochs.",
+                "raise warmup_epochs, epochs_per_iteration, voter__n_epochs and "
+                "refiner__n_epochs.",
                 UserWarning,
                 stacklevel=3,
             )
         return keep, scores
 
-    def _partition_rows(self, data, rng):
+    @staticmethod
+    def _timed(times, stage, hook, state):
+        tic = time.perf_counter()
+        hook(state)
+        name = type(stage).__name__
+        times[name] = times.get(name, 0.0) + time.perf_counter() - tic
+
+    def _partition_stage(self, data, plan, rng):
+        settings = plan["partition"]
+        rows = self._partition_rows(data, settings, rng)
+        return partition(
+            data,
+            plan["weak_learner"],
+            rng,
+            self.device,
+            self.n_jobs,
+            self.verbose,
+            rows=rows,
+            **{k: v for k, v in settings.items() if k != "partition_samples"},
+        )
+
+    @staticmethod
+    def _partition_rows(data, settings, rng):
         """The rows the partition runs on: a stratified draw, or None for all."""
         n = len(data)
-        if self.partition_samples is None:
+        if settings["partition_samples"] is None:
             return None
-        size = resolve_size(self.partition_samples, n)
+        size = resolve_size(settings["partition_samples"], n)
         if size >= n:
             return None
-        if size < self.n_components:
-            raise ValueError(
-                f"partition_samples gives {size} samples, fewer than "
-                f"n_components={self.n_components}."
+        return np.sort(
+            resample(
+                np.arange(n),
+                replace=False,
+                n_samples=size,
+                stratify=data.y,
+                random_state=rng.randint(np.iinfo(np.int32).max),
             )
-        rows = resample(
-            np.arange(n),
-            replace=False,
-            n_samples=size,
-            stratify=data.y,
-            random_state=rng.randint(np.iinfo(np.int32).max),
         )
-        return np.sort(rows)
 
-    def _partition(self, data, rng, return_runs=False, rows=None):
-        """Pool the components of ``n_runs`` ISPL runs (run in parallel)."""
-        seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_runs)
-        tasks = [
-            (
-                data,
-                self.weak_learner,
-                seed,
-                self.device,
-                self.n_components,
-                self.warmup_epochs,
-                self.epochs_per_iteration,
-                self.expansion,
-                self.momentum,
-                self.class_floor,
-                rows,
-            )
-            for seed in seeds
-        ]
-        runs = run_tasks(ispl_run, tasks, self.n_jobs, self.verbose, "ISPL runs")
-        components = [comp for run in runs for comp in run]
-        run_ids = np.concatenate(
-            [np.full(len(run), r, dtype=np.int64) for r, run in enumerate(runs)]
+    # -- schedule resolution ------------------------------------------------
+
+    def _resolve(self, data):
+        """Every setting of this fit, validated before any training."""
+        name = resolve_schedule_name(self.schedule, len(data))
+        schedule = SCHEDULES[name]
+        assert set(schedule) == set(SCHEDULE_KEYS)
+        settings = {
+            key: schedule[key] if getattr(self, key) is None else getattr(self, key)
+            for key in PARTITION
+        }
+        self._check_partition(settings, len(data))
+        nested = self._nested_params()
+
+        def sub(prefix):
+            return {
+                k[len(prefix) + 2 :]: v
+                for k, v in nested.items()
+                if k.startswith(prefix + "__")
+            }
+
+        if self.weak_learner is not None:
+            weak_learner = clone(self.weak_learner)
+        else:
+            weak_learner = _default_learner(schedule["weak_learner"], data)
+        if sub("weak_learner"):
+            if weak_learner is None:
+                weak_learner = make_weak_learner(data.input_shape, data.n_classes)
+            _set_nested(weak_learner, sub("weak_learner"), "weak_learner")
+        check_weak_learner(weak_learner, "weak_learner")
+
+        if self.weak_learner is not None or schedule["refine_learner"] is None:
+            refine_learner = weak_learner
+        else:
+            refine_learner = _default_learner(schedule["refine_learner"], data)
+        if self.refiner is not None:
+            refiner = clone(self.refiner)
+        else:
+            refiner = SelfTraining(**schedule["refiner"])
+        if refiner.learner is None:
+            refiner.set_params(learner=refine_learner)
+        _set_nested(refiner, sub("refiner"), "refiner")
+        check_nested(refiner, "refiner")
+        check_weak_learner(refiner.learner, "refiner__learner")
+        refiner.check(data.y)
+
+        if self.voter is not None:
+            voter = clone(self.voter)
+        else:
+            voter = BoostedComponentVoter(**schedule["voter"])
+        if voter.weak_learner is None:
+            voter.set_params(weak_learner=weak_learner)
+        _set_nested(voter, sub("voter"), "voter")
+        voter.set_params(device=self.device, n_jobs=self.n_jobs, verbose=self.verbose)
+        check_nested(voter, "voter")
+        check_weak_learner(voter.weak_learner, "voter__weak_learner")
+
+        if self.extra_stages is not None:
+            stages = [clone(stage) for stage in self.extra_stages]
+        else:
+            stages = schedule["extra_stages"]()
+        for i, stage in enumerate(stages):
+            if not isinstance(stage, ExtraStage):
+                raise ValueError(
+                    f"extra_stages[{i}] must be a stage from "
+                    "sklearn_ispl.experimental (an ExtraStage); got "
+                    f"{type(stage).__name__}."
+                )
+            check_nested(stage, f"extra_stages[{i}]")
+
+        record = {"schedule": name, **settings}
+        record.update(
+            {f"voter__{k}": v for k, v in _own_params(voter).items()},
         )
-        return (components, run_ids) if return_runs else components
+        record.update({f"refiner__{k}": v for k, v in _own_params(refiner).items()})
+        record.update(
+            weak_learner=weak_learner,
+            refine_learner=refiner.learner,
+            extra_stages=[clone(stage) for stage in stages],
+        )
+        return {
+            "partition": settings,
+            "weak_learner": voter.weak_learner,
+            "voter": voter,
+            "refiner": refiner,
+            "refine_learner": refiner.learner,
+            "extra_stages": stages,
+            "record": record,
+        }
+
+    def _check_partition(self, settings, n_samples):
+        """Partition settings the data cannot support, caught before training."""
+        for key, value in settings.items():
+            if isinstance(value, bool):
+                raise ValueError(f"{key} must be a number, not a bool; got {value!r}.")
+        if n_samples < settings["n_components"]:
+            raise ValueError(
+                f"ISPLFilter needs at least n_components={settings['n_components']} "
+                f"samples; got {n_samples}."
+            )
+        if settings["partition_samples"] is not None:
+            size = resolve_size(settings["partition_samples"], n_samples)
+            if size < min(settings["n_components"], n_samples):
+                raise ValueError(
+                    f"partition_samples gives {size} samples, fewer than "
+                    f"n_components={settings['n_components']}."
+                )
+
+
+def _default_learner(spec, data):
+    """The default network with the schedule's settings ``spec``.
+
+    None stands for the default network sized from the data, as the
+    learners build it themselves. Tabular rows take the settings that are
+    not the CNN's architecture.
+    """
+    spec = dict(spec)
+    if len(data.input_shape) != 3:
+        spec = {k: v for k, v in spec.items() if not k.startswith("module__")}
+    if not spec:
+        return None
+    return make_weak_learner(**spec)
+
+
+def _set_nested(estimator, params, prefix):
+    """Apply ``params`` to ``estimator``, naming ``prefix`` in any error."""
+    if not params:
+        return
+    try:
+        estimator.set_params(**params)
+    except (ValueError, TypeError, AttributeError) as exc:
+        names = ", ".join(f"{prefix}__{k}" for k in params)
+        raise ValueError(f"Cannot set {names}: {exc}") from None
+
+
+def _own_params(estimator):
+    """``estimator``'s settings, without those the filter sets for it."""
+    skip = {"weak_learner", "learner", "device", "n_jobs", "random_state"}
+    skip |= {"verbose", "image_shape", "partitioner"}
+    return {k: v for k, v in estimator.get_params(deep=False).items() if k not in skip}

@@ -205,16 +205,21 @@ def is_skorch_net(estimator):
     return isinstance(estimator, NeuralNet)
 
 
-def check_weak_learner(weak_learner):
-    """Raise a clear error for a weak learner we cannot train."""
+def check_weak_learner(weak_learner, name="weak_learner"):
+    """Raise a clear error, naming ``name``, for a learner we cannot train."""
     if weak_learner is None or is_skorch_net(weak_learner):
         return
+    if inspect.isclass(weak_learner):
+        raise ValueError(
+            f"{name} must be an estimator instance, not the class "
+            f"{weak_learner.__name__}; pass {weak_learner.__name__}(...)."
+        )
     missing = [
         m for m in ("partial_fit", "predict_proba") if not hasattr(weak_learner, m)
     ]
     if missing:
         raise ValueError(
-            "weak_learner must be None, a skorch net, or a scikit-learn classifier "
+            f"{name} must be None, a skorch net, or a scikit-learn classifier "
             f"with partial_fit and predict_proba; {type(weak_learner).__name__} "
             f"lacks {', '.join(missing)}."
         )

@@ -28,7 +28,68 @@ partitions, and their components are pooled for voting.
 
 import numpy as np
 
-from ._learners import build_learner
+from ._learners import build_learner, run_tasks
+
+#: The paper's partition settings (appendix B.1).
+PAPER_PARTITION = {
+    "n_runs": 3,
+    "n_components": 8,
+    "warmup_epochs": 8,
+    "epochs_per_iteration": 4,
+    "expansion": 0.25,
+    "momentum": 0.9,
+    "class_floor": 0.125,
+}
+
+
+def partition(
+    data,
+    weak_learner,
+    rng,
+    device="cpu",
+    n_jobs=None,
+    verbose=0,
+    rows=None,
+    **settings,
+):
+    """Pool the components of ``n_runs`` ISPL runs, trained in parallel.
+
+    ``settings`` are those of :data:`PAPER_PARTITION` (missing ones take the
+    paper's value); each run's seed is drawn from ``rng`` before any runs,
+    so the result does not depend on ``n_jobs``.
+
+    Returns
+    -------
+    components : list of ndarray of int
+        All components of all runs, as row indices.
+    run_ids : ndarray of int
+        The run each component came from.
+    """
+    settings = {**PAPER_PARTITION, **settings}
+    n_runs = settings.pop("n_runs")
+    seeds = rng.randint(np.iinfo(np.int32).max, size=n_runs)
+    tasks = [
+        (
+            data,
+            weak_learner,
+            seed,
+            device,
+            settings["n_components"],
+            settings["warmup_epochs"],
+            settings["epochs_per_iteration"],
+            settings["expansion"],
+            settings["momentum"],
+            settings["class_floor"],
+            rows,
+        )
+        for seed in seeds
+    ]
+    runs = run_tasks(ispl_run, tasks, n_jobs, verbose, "ISPL runs")
+    components = [comp for run in runs for comp in run]
+    run_ids = np.concatenate(
+        [np.full(len(run), r, dtype=np.int64) for r, run in enumerate(runs)]
+    )
+    return components, run_ids
 
 
 def ispl_run(

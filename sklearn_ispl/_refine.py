@@ -24,31 +24,114 @@ Two choices go beyond the paper, which keeps a sample when the model's
   on between rounds still follow the argmax rule: relaxing them too let
   poison of a similar-looking class pair back in, round after round, until
   the refine model learned the trigger (see ``benchmarks/README.md``).
-
-The rescue (:func:`label_fit_trace`, also beyond the paper) then looks at
-the removed samples through a model trained on the *unfiltered* data, the
-learning dynamics ISPL itself builds on, and through the refine model's
-own support. Poison falls into one of three kinds there. Its trigger is
-learned: the unfiltered model fits it confidently at some epoch. Its
-trigger is never learned: the unfiltered model keeps contradicting it, as
-it would a mislabelled sample. Its trigger is learned slowly: the
-unfiltered model's probability hovers in the middle like a hard clean
-sample's, but the refine model, which never saw the trigger, contradicts
-the label with near certainty (an ankle boot called a pullover), where it
-leaves a hard clean sample of a confusable class some probability. So a
-removed sample comes back when the unfiltered model's highest probability
-of its label over the epochs lies in ``[low, high)`` and the refine
-model's support for the label is at least ``min_support``. A rule on the
-unfiltered model alone let the backdoor through in 3 of 9 strong-attack
-scenarios on Fashion-MNIST (``benchmarks/README.md``); the rescue is off by
-default and used only by the ``fast-rescue`` benchmark preset.
 """
 
-import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.neighbors import KNeighborsClassifier
+from numbers import Integral, Real
 
-from ._learners import build_learner
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import HasMethods, Interval
+
+from ._learners import build_learner, check_weak_learner
+
+__all__ = ["SelfTraining"]
+
+
+class SelfTraining(BaseEstimator):
+    """The refine stage's settings: self-training on the voted set.
+
+    A fresh model trains on the samples the vote kept; every ``n_epochs``
+    epochs the kept set becomes the samples whose momentum-smoothed
+    prediction agrees with their label (paper appendix B.1). Give it to
+    :class:`ISPLFilter` as ``refiner``; its settings are reachable as
+    ``isplfilter__refiner__n_rounds`` and so on.
+
+    Parameters
+    ----------
+    n_rounds : int, default=20
+        Self-training rounds (paper: 100 epochs = 20 rounds of 5); 0 skips
+        the refine stage.
+    n_epochs : int, default=5
+        Epochs between two updates of the kept set.
+    momentum : float in [0, 1), default=0.8
+        Smoothing of predictions across rounds.
+    n_folds : int, default=1
+        1: one model judges every sample, including those it trained on
+        (the paper). ``k >= 2``: cross-fitting; each of ``k`` stratified
+        folds is judged by a model trained on the kept samples of the other
+        folds, so no model vouches for a sample it memorised. The models
+        share the epochs: the cost is about that of one model. A deviation
+        from the paper.
+    keep_ratio : float in (0, 1], default=1.0
+        The final keep rule: a sample stays when the smoothed probability of
+        its label is at least this times that of its most likely class. 1.0
+        is the paper's argmax rule; lower values give back hard clean
+        samples of confusable classes, which keep some probability on their
+        label, while poison is a confident contradiction. Only the final
+        decision is relaxed. A deviation from the paper.
+    learner : estimator, default=None
+        The model that self-trains; None: the filter's weak learner. It
+        trains on most of the data and its errors become false positives,
+        so a larger model than the weak learner can pay here.
+
+    See Also
+    --------
+    ISPLFilter : The whole defense, whose third stage this is.
+    """
+
+    _parameter_constraints: dict = {
+        "n_rounds": [Interval(Integral, 0, None, closed="left")],
+        "n_epochs": [Interval(Integral, 1, None, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "n_folds": [Interval(Integral, 1, None, closed="left")],
+        "keep_ratio": [Interval(Real, 0, 1, closed="right")],
+        "learner": [HasMethods(["partial_fit", "predict_proba"]), None],
+    }
+
+    def __init__(
+        self,
+        n_rounds=20,
+        n_epochs=5,
+        momentum=0.8,
+        n_folds=1,
+        keep_ratio=1.0,
+        learner=None,
+    ):
+        self.n_rounds = n_rounds
+        self.n_epochs = n_epochs
+        self.momentum = momentum
+        self.n_folds = n_folds
+        self.keep_ratio = keep_ratio
+        self.learner = learner
+
+    def check(self, y):
+        """Raise a clear error for settings the labels ``y`` cannot support."""
+        check_weak_learner(self.learner)
+        if self.n_folds > 1:
+            largest = int(np.bincount(y).max())
+            if self.n_folds > largest:
+                raise ValueError(
+                    f"refiner__n_folds={self.n_folds} is larger than the largest "
+                    f"class ({largest} samples): every fold needs samples to "
+                    "judge."
+                )
+
+    def refine(self, data, start, trainable, seed, device, learner):
+        """Run the stage from the kept set ``start``; see :func:`self_train`."""
+        keep, support = self_train(
+            data,
+            learner,
+            start,
+            seed,
+            device,
+            self.n_rounds,
+            self.n_epochs,
+            self.momentum,
+            self.n_folds,
+            self.keep_ratio,
+            trainable,
+        )
+        return keep, support
 
 
 def self_train(
@@ -62,7 +145,6 @@ def self_train(
     momentum,
     folds=1,
     keep_ratio=1.0,
-    pair_guard=None,
     trainable=None,
 ):
     """Refine ``keep`` by self-training.
@@ -77,18 +159,15 @@ def self_train(
     support : ndarray of float
         The smoothed predicted probability of each sample's given label
         (NaN when no round ran).
-    pairs : ndarray of int of shape (n_pairs, 2)
-        The (label, predicted class) index pairs the ``pair_guard`` flagged.
     """
     keep = np.asarray(keep, dtype=bool).copy()
     if trainable is None:
         trainable = np.ones(len(data), dtype=bool)
     support = np.full(len(data), np.nan)
-    pairs = np.empty((0, 2), dtype=np.int64)
     if n_rounds == 0 or not keep.any():
-        return keep, support, pairs
+        return keep, support
     rng = np.random.RandomState(seed)
-    fold_of = _stratified_folds(data.y, folds, rng)
+    fold_of = stratified_folds(data.y, folds, rng)
     # One fold keeps the single model seeded by ``seed`` itself, so the
     # paper's setting gives the same result as before folds existed.
     seeds = [seed] if folds == 1 else rng.randint(np.iinfo(np.int32).max, size=folds)
@@ -119,104 +198,10 @@ def self_train(
             break
     if keep_ratio < 1:
         keep = support >= keep_ratio * smoothed.max(axis=1)
-        if pair_guard is not None:
-            predicted = smoothed.argmax(axis=1)
-            flagged = one_sided_pairs(data.y, predicted, data.n_classes, pair_guard)
-            keep &= ~flagged[data.y, predicted]
-            pairs = np.argwhere(flagged)
-    return keep, support, pairs
+    return keep, support
 
 
-def blind_judge(data, n_neighbors, n_components, seed):
-    """Cross-fitted k-nearest-neighbour probabilities of each sample's label.
-
-    The samples are projected on their first ``n_components`` principal
-    components (pixels for images, columns for tabular rows) and split into
-    two stratified folds; each fold's samples are judged by the
-    ``n_neighbors`` nearest samples of the other fold and their given
-    labels. A backdoor trigger is a few pixels: it carries almost none of
-    the images' variance, so it barely moves a poisoned image in this
-    projection, whose neighbours are then images of its source class. The
-    judge is blind to the trigger however many poisoned samples it sees,
-    where a network trained on the poison learns it. Returns an array of
-    shape (n_samples, n_classes); samples with no one to ask (a fold left
-    empty on tiny data) get equal probabilities.
-    """
-    rng = np.random.RandomState(seed)
-    flat = data.X.reshape(len(data), -1)
-    n_components = min(n_components, *flat.shape)
-    pca = PCA(n_components, random_state=rng.randint(np.iinfo(np.int32).max))
-    projected = pca.fit_transform(flat)
-    fold_of = _stratified_folds(data.y, 2, rng)
-    proba = np.zeros((len(data), data.n_classes))
-    for k in range(2):
-        train, judged = fold_of != k, fold_of == k
-        if not judged.any():
-            continue
-        if not train.any():
-            # Nothing to ask (a class or two with one sample each): no veto.
-            proba[judged] = 1.0 / data.n_classes
-            continue
-        neighbors = min(n_neighbors, int(train.sum()))
-        knn = KNeighborsClassifier(neighbors).fit(projected[train], data.y[train])
-        proba[np.ix_(judged, knn.classes_)] = knn.predict_proba(projected[judged])
-    return proba
-
-
-def label_fit_trace(data, weak_learner, seed, device, epochs):
-    """Probability of each sample's label under a model trained on all samples.
-
-    A fresh learner trains on every sample (poison included) for ``epochs``
-    epochs. Returns an array of shape (n_samples, epochs): each sample's
-    predicted probability of its given label after each epoch.
-    """
-    learner = build_learner(weak_learner, data, seed, device)
-    rows = np.arange(len(data))
-    trace = np.empty((len(data), epochs))
-    for epoch in range(epochs):
-        learner.fit_epochs(rows, 1)
-        trace[:, epoch] = learner.predict_proba(rows)[rows, data.y]
-    return trace
-
-
-def rescue(keep, trace, support, bounds, min_support):
-    """Give back removed samples neither model contradicts nor fits confidently.
-
-    A removed sample comes back when the highest probability of its label
-    over the epochs of ``trace`` is at least ``bounds[0]`` (the unfiltered
-    model came to fit it, unlike a mislabelled sample or poison whose
-    trigger it never learned) and below ``bounds[1]`` (it never fitted it
-    confidently, like poison whose trigger it learned), and when the refine
-    model's ``support`` for the label is at least ``min_support`` (it does
-    not rule the label out, as it does for poison whose trigger the
-    unfiltered model learns slowly). A NaN support (no refine round ran)
-    does not block the rescue.
-    """
-    low, high = bounds
-    peak = trace.max(axis=1)
-    backed = np.isnan(support) | (support >= min_support)
-    return keep | ((peak >= low) & (peak < high) & backed)
-
-
-def one_sided_pairs(y, predicted, n_classes, z):
-    """Flag the (label, predicted) pairs of a dirty-label backdoor's shape.
-
-    The poison of such an attack all carries the target label and looks
-    like the source class, so a model never taught the trigger disagrees
-    with it in one direction of one class pair, while two confusable clean
-    classes are mistaken for each other both ways. Under symmetric confusion
-    the disagreements of a pair split like a fair coin between its two
-    directions; a direction whose excess over the reverse exceeds ``z``
-    standard deviations (normal approximation to the sign test) is flagged.
-    Returns a boolean matrix indexed by (label, predicted class).
-    """
-    wrong = predicted != y
-    counts = np.zeros((n_classes, n_classes))
-    np.add.at(counts, (y[wrong], predicted[wrong]), 1)
-    return counts - counts.T > z * np.sqrt(counts + counts.T)
-
-
-def _stratified_folds(y, folds, rng):
+def stratified_folds(y, folds, rng):
     """Fold index of every sample; each class spread evenly over the folds."""
     fold_of = np.zeros(len(y), dtype=np.int64)
     if folds == 1:

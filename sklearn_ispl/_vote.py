@@ -33,6 +33,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._base import BaseFilter
 from ._learners import build_learner, run_tasks
+from ._partition import partition
 from ._validation import resolve_size
 
 __all__ = ["BoostedComponentVoter"]
@@ -83,14 +84,26 @@ def check_components(components, n_samples):
     """
     if components is None:
         raise ValueError("components must be given.")
-    if (
-        isinstance(components, np.ndarray)
-        and components.ndim == 1
-        and (components.dtype.kind in "iu")
-        and len(components) == n_samples
-    ):
-        labels = components
-        return [np.flatnonzero(labels == c) for c in np.unique(labels[labels >= 0])]
+    if isinstance(components, (str, bytes)) or not hasattr(components, "__len__"):
+        raise ValueError(
+            "components must be one integer label per sample or a list of "
+            "index arrays or boolean masks; got "
+            f"{type(components).__name__}."
+        )
+    if isinstance(components, np.ndarray) and components.ndim == 1:
+        if components.dtype.kind not in "iub" and len(components) == n_samples:
+            raise ValueError(
+                "components given as one label per sample must be integers; "
+                f"got dtype {components.dtype}."
+            )
+        if components.dtype.kind in "iu" and len(components) == n_samples:
+            labels = components
+            if not (labels >= 0).any():
+                raise ValueError(
+                    "components: every label is negative, so no sample is in a "
+                    "component; give at least one label >= 0."
+                )
+            return [np.flatnonzero(labels == c) for c in np.unique(labels[labels >= 0])]
     out = []
     for i, comp in enumerate(components):
         comp = np.asarray(comp)
@@ -371,7 +384,7 @@ class BoostedComponentVoter(BaseFilter):
         if components is None:
             components = self._partition(data, rng)
         components = check_components(components, len(data))
-        keep, scores, predictions = self._vote(data, components, self.weak_learner, rng)
+        keep, scores, predictions = vote(self, data, components, self.weak_learner, rng)
         self.components_ = components
         self.predictions_ = predictions
         return keep, scores
@@ -380,47 +393,46 @@ class BoostedComponentVoter(BaseFilter):
         if self.partitioner is not None:
             labels = clone(self.partitioner).fit_predict(data.X_flat)
             return np.asarray(labels)
-        from ._filter import ISPLFilter
-
-        ispl = ISPLFilter(
-            weak_learner=self.weak_learner,
-            device=self.device,
-            n_jobs=self.n_jobs,
-            verbose=self.verbose,
+        components, _ = partition(
+            data, self.weak_learner, rng, self.device, self.n_jobs, self.verbose
         )
-        return ispl._partition(data, rng)
+        return components
 
-    def _vote(self, data, components, weak_learner, rng):
-        """Vote with ``components`` on ``data``; shared with ISPLFilter."""
-        if weak_learner is None:
-            weak_learner = self.weak_learner
-        seeds = rng.randint(np.iinfo(np.int32).max, size=len(components))
-        tasks = [
-            (data, weak_learner, seed, self.device, comp, self.n_epochs, cap)
-            for seed, comp, cap in zip(
-                seeds, components, self._max_samples(components), strict=True
-            )
-        ]
-        predictions = np.stack(
-            run_tasks(train_voter, tasks, self.n_jobs, self.verbose, "voting")
+
+def vote(voter, data, components, weak_learner, rng):
+    """The vote stage: one learner per component, then ``voter``'s count.
+
+    ``voter`` (a :class:`BoostedComponentVoter`) gives the settings;
+    ``weak_learner`` the learner trained on each component (None: the
+    default network). Returns ``(keep, scores, predictions)``.
+    """
+    seeds = rng.randint(np.iinfo(np.int32).max, size=len(components))
+    caps = _max_samples(voter.max_samples, components)
+    tasks = [
+        (data, weak_learner, seed, voter.device, comp, voter.n_epochs, cap)
+        for seed, comp, cap in zip(seeds, components, caps, strict=True)
+    ]
+    predictions = np.stack(
+        run_tasks(train_voter, tasks, voter.n_jobs, voter.verbose, "voting")
+    )
+    if voter.voting == "competent":
+        keep, scores = competent_vote(
+            predictions,
+            components,
+            data.y,
+            data.n_classes,
+            voter.competence,
+            voter.min_agreement,
         )
-        if self.voting == "competent":
-            keep, scores = competent_vote(
-                predictions,
-                components,
-                data.y,
-                data.n_classes,
-                self.competence,
-                self.min_agreement,
-            )
-        elif self.voting == "sample":
-            keep, scores = sample_vote(predictions, data.y, self.min_votes, rng)
-        else:
-            keep, scores = component_vote(predictions, components, data.y)
-        return keep, scores, predictions
+    elif voter.voting == "sample":
+        keep, scores = sample_vote(predictions, data.y, voter.min_votes, rng)
+    else:
+        keep, scores = component_vote(predictions, components, data.y)
+    return keep, scores, predictions
 
-    def _max_samples(self, components):
-        """The number of rows each component's learner trains on (None: all)."""
-        if self.max_samples is None:
-            return [None] * len(components)
-        return [resolve_size(self.max_samples, len(c)) for c in components]
+
+def _max_samples(max_samples, components):
+    """The number of rows each component's learner trains on (None: all)."""
+    if max_samples is None:
+        return [None] * len(components)
+    return [resolve_size(max_samples, len(c)) for c in components]

@@ -18,8 +18,8 @@ def tiny_ispl(**params):
         warmup_epochs=1,
         epochs_per_iteration=1,
         voter=BoostedComponentVoter(n_epochs=1),
-        refine_rounds=1,
-        refine_epochs=1,
+        refiner__n_rounds=1,
+        refiner__n_epochs=1,
         random_state=0,
     )
     settings.update(params)

@@ -31,8 +31,8 @@ TINY_ISPL = {
     "warmup_epochs": 1,
     "epochs_per_iteration": 1,
     "voter__n_epochs": 1,
-    "refine_rounds": 1,
-    "refine_epochs": 1,
+    "refiner__n_rounds": 1,
+    "refiner__n_epochs": 1,
 }
 BASELINES = [spec for spec in DEFENSES if spec.key != "isplfilter"]
 
@@ -156,7 +156,7 @@ class TestSettings:
                     profile.defense_params.get(spec.key, {}), spec.key
                 )
                 for eps in benchmark.EPS_VALUES:
-                    est, applied, ignored = benchmark._build_defense(
+                    est, applied, ignored = benchmark.make_defense(
                         cls, benchmark._for_scenario(params, eps), {}, strict=True
                     )
                     assert not ignored
@@ -164,58 +164,36 @@ class TestSettings:
 
     def test_parse_defense_params(self, tmp_path):
         assert parse_defense_params('{"n_runs": 2}') == {"n_runs": 2}
-        assert parse_defense_params("digits") == benchmark.ISPL_PRESETS["digits"]
+        assert parse_defense_params("medium") == {"schedule": "medium"}
+        assert parse_defense_params("auto") == {"schedule": "auto"}
+        params = parse_defense_params('{"schedule": "large", "refiner__n_folds": 4}')
+        assert params == {"schedule": "large", "refiner__n_folds": 4}
         path = tmp_path / "p.json"
         path.write_text('{"voter__n_epochs": 5}')
         assert parse_defense_params(f"@{path}") == {"voter__n_epochs": 5}
         with pytest.raises(ValueError, match="JSON object"):
             parse_defense_params("[1, 2]")
-        with pytest.raises(ValueError, match="preset"):
+        with pytest.raises(ValueError, match="schedule"):
             parse_defense_params("fastest")
         with pytest.raises(ValueError, match="Unknown defense"):
             parse_defense_params("{}", "nodefense")
 
-    def test_parse_defense_params_starts_from_a_preset(self):
-        fast = benchmark.ISPL_PRESETS["fast"]
-        params = parse_defense_params('{"preset": "fast", "refine_folds": 4}')
-        assert params == {**fast, "refine_folds": 4}
-        assert "preset" not in params
-        # the preset itself is left as it was
-        assert fast["refine_folds"] == 2
-        with pytest.raises(ValueError, match="Unknown ISPL preset 'fastest'"):
-            parse_defense_params('{"preset": "fastest"}')
-        with pytest.raises(ValueError, match="only isplfilter has presets"):
-            parse_defense_params('{"preset": "fast"}', "ss")
-
-    def test_fast_rescue_preset_is_fast_plus_an_eight_epoch_rescue(self):
-        fast_rescue = parse_defense_params("fast-rescue")
-        assert fast_rescue.pop("rescue_epochs") == 8
-        assert fast_rescue == benchmark.ISPL_PRESETS["fast"]
-        assert "rescue_epochs" not in benchmark.ISPL_PRESETS["fast"]
-
-    def test_fast_trigger_preset_is_fast_rescue_decided_by_the_trigger(self):
-        fast_trigger = parse_defense_params("fast-trigger")
-        assert fast_trigger.pop("trigger_check") == "replace"
-        assert fast_trigger == benchmark.ISPL_PRESETS["fast-rescue"]
-        ispl, _, _ = benchmark._build_defense(
-            sklearn_ispl.ISPLFilter, parse_defense_params("fast-trigger"), {}, True
-        )
-        assert ispl.trigger_check == "replace"
-
-    def test_build_defense_nested_and_strict(self):
-        est, _, _ = benchmark._build_defense(
+    def test_make_defense_nested_and_strict(self):
+        est, applied, _ = benchmark.make_defense(
             sklearn_ispl.ISPLFilter,
-            {"n_runs": 2, "voter__n_epochs": 7},
+            {"n_runs": 2, "voter__n_epochs": 7, "schedule": "medium"},
             {"random_state": 3, "device": "cpu"},
             strict=True,
         )
-        assert est.n_runs == 2 and est.voter.n_epochs == 7
+        assert est.n_runs == 2 and est.schedule == "medium"
+        assert est.get_params()["voter__n_epochs"] == 7 and est.voter is None
         assert est.random_state == 3
+        assert applied == {"n_runs": 2, "voter__n_epochs": 7, "schedule": "medium"}
         with pytest.raises(ValueError, match="no parameter 'n_rums'"):
-            benchmark._build_defense(
+            benchmark.make_defense(
                 sklearn_ispl.ISPLFilter, {"n_rums": 2}, {}, strict=True
             )
-        _, _, ignored = benchmark._build_defense(
+        _, _, ignored = benchmark.make_defense(
             sklearn_ispl.ISPLFilter, {"n_rums": 2}, {}, strict=False
         )
         assert ignored == {"n_rums": 2}
@@ -561,15 +539,12 @@ def test_git_commit_is_only_read_from_a_checkout_of_the_package(tmp_path, monkey
     assert _results._git_commit()[1] is True
 
 
-@pytest.mark.parametrize("name", sorted(benchmark.ISPL_PRESETS))
-def test_every_ispl_preset_builds_a_valid_filter(name):
-    from sklearn_ispl import ISPLFilter
-    from sklearn_ispl.benchmark import _build_defense
-
+@pytest.mark.parametrize("name", sorted(sklearn_ispl.SCHEDULES))
+def test_every_schedule_builds_a_valid_filter(name):
     params = parse_defense_params(name)
-    ispl, _, _ = _build_defense(ISPLFilter, params, {"random_state": 0}, strict=True)
+    ispl, _, _ = benchmark.make_defense(
+        sklearn_ispl.ISPLFilter, params, {"random_state": 0}, strict=True
+    )
     ispl._validate_params()
     ispl._check_params()
-    for key, value in benchmark.ISPL_PRESETS[name].items():
-        if "__" not in key:
-            assert ispl.get_params()[key] is value or ispl.get_params()[key] == value
+    assert ispl.schedule == name

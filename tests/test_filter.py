@@ -7,10 +7,11 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.model_selection import GridSearchCV
 
-from sklearn_ispl import BoostedComponentVoter, ISPLFilter
+from sklearn_ispl import BoostedComponentVoter, ISPLFilter, SelfTraining
+from sklearn_ispl.experimental import Rescue, StampedTriggerCheck, TriggerBlindJudge
 from sklearn_ispl.metrics import targeted_misclassification_rate
 
-from .conftest import flipped_labels, lopsided_blobs, tiny_ispl
+from .conftest import flipped_labels, tiny_ispl
 
 
 def _asr(clf, X, y, attack):
@@ -23,21 +24,9 @@ def _asr(clf, X, y, attack):
 
 @pytest.fixture(scope="module")
 def fitted_on_digits(poisoned_digits):
-    X, y, poison, attack = poisoned_digits
-    # With the paper's refine start (every voted sample), this seed lets 10
-    # poisoned samples through the vote and self-training then re-admits 27
-    # of 36: the refine model learns the trigger from the survivors. Starting
-    # self-training from strongly backed samples avoids that (seeds 1 and 2
-    # defend with either start).
-    ispl = ISPLFilter(
-        n_runs=2,
-        n_components=8,
-        voter=BoostedComponentVoter(n_epochs=40),
-        refine_rounds=12,
-        refine_min_score=0.6,
-        random_state=0,
-    )
-    return ispl.fit(X, y)
+    X, y, _, _ = poisoned_digits
+    # The default: schedule="auto" resolves to "small" on digits.
+    return ISPLFilter(random_state=0).fit(X, y)
 
 
 class TestDefenseWorks:
@@ -116,6 +105,24 @@ class TestDefenseWorks:
         assert ispl.vote_keep_mask_.shape == (n,)
         assert np.all(np.isfinite(ispl.refine_scores_))
 
+    def test_schedule_records_what_ran(self, fitted_on_digits):
+        from sklearn_ispl import SCHEDULES
+
+        record = fitted_on_digits.schedule_
+        small = SCHEDULES["small"]
+        assert record["schedule"] == "small"
+        assert (
+            record["n_runs"]
+            == small["n_runs"]
+            == len(np.unique(fitted_on_digits.component_runs_))
+        )
+        assert record["voter__n_epochs"] == small["voter"]["n_epochs"]
+        assert record["refiner__n_rounds"] == small["refiner"]["n_rounds"]
+        assert record["extra_stages"] == []
+        assert fitted_on_digits.extra_stages_ == []
+        # The constructor's parameters are left as given.
+        assert fitted_on_digits.n_runs is None and fitted_on_digits.voter is None
+
 
 def _small(**params):
     """Few epochs, but enough for learners that predict better than chance."""
@@ -124,8 +131,8 @@ def _small(**params):
         warmup_epochs=3,
         epochs_per_iteration=2,
         voter=BoostedComponentVoter(n_epochs=8),
-        refine_rounds=2,
-        refine_epochs=2,
+        refiner__n_rounds=2,
+        refiner__n_epochs=2,
     )
     settings.update(params)
     return tiny_ispl(**settings)
@@ -161,8 +168,8 @@ def _linear(**params):
         warmup_epochs=2,
         epochs_per_iteration=2,
         voter=BoostedComponentVoter(n_epochs=5),
-        refine_rounds=2,
-        refine_epochs=2,
+        refiner__n_rounds=2,
+        refiner__n_epochs=2,
         random_state=0,
     )
     settings.update(params)
@@ -179,22 +186,90 @@ def test_n_jobs_does_not_change_the_result(poisoned_digits):
 
 class TestEstimatorAPI:
     def test_nested_params(self):
-        ispl = ISPLFilter(voter=BoostedComponentVoter(n_epochs=7))
+        voter = BoostedComponentVoter(n_epochs=7)
+        ispl = ISPLFilter(voter=voter)
         params = ispl.get_params()
         assert params["voter__n_epochs"] == 7
         ispl.set_params(voter__voting="component", expansion=0.5)
-        assert ispl.voter.voting == "component" and ispl.expansion == 0.5
+        assert ispl.get_params()["voter__voting"] == "component"
+        assert ispl.expansion == 0.5
+        # The object passed in is never changed: nested settings are applied
+        # to a copy at fit time.
+        assert voter.voting == "sample"
         cloned = clone(ispl)
         assert cloned.voter is not ispl.voter
         assert cloned.get_params()["voter__voting"] == "component"
 
+    def test_nested_params_with_every_default_in_place(self):
+        ispl = ISPLFilter()
+        ispl.set_params(voter__n_epochs=5, weak_learner__lr=0.01, refiner__n_rounds=2)
+        params = clone(ispl).get_params(deep=False)
+        assert params["voter__n_epochs"] == 5
+        assert params["weak_learner__lr"] == 0.01
+        assert params["refiner__n_rounds"] == 2
+        assert ispl.voter is None and ispl.weak_learner is None
+        with pytest.raises(TypeError, match="unexpected keyword argument 'nope'"):
+            ISPLFilter(nope=1)
+        with pytest.raises(ValueError, match="Invalid parameter"):
+            ispl.set_params(nope=1)
+
+    def test_explicit_values_win_over_the_schedule(self, poisoned_digits):
+        X, y, _, _ = poisoned_digits
+        rows = np.random.RandomState(0).choice(len(y), 300, replace=False)
+        ispl = ISPLFilter(
+            schedule="medium",
+            n_runs=1,
+            n_components=2,
+            warmup_epochs=1,
+            epochs_per_iteration=1,
+            voter__n_epochs=1,
+            refiner__n_rounds=1,
+            refiner__n_epochs=1,
+            extra_stages=[],
+            random_state=0,
+        ).fit(X[rows], y[rows])
+        record = ispl.schedule_
+        assert record["schedule"] == "medium"
+        assert (record["n_runs"], record["warmup_epochs"]) == (1, 1)
+        assert record["voter__n_epochs"] == 1 and record["refiner__n_rounds"] == 1
+        # Not given: the schedule's.
+        assert record["refiner__n_folds"] == 2 and record["refiner__keep_ratio"] == 0.3
+        assert record["weak_learner"].module__n_filters == 16
+        assert record["extra_stages"] == [] and ispl.extra_stages_ == []
+
+    @pytest.mark.parametrize(
+        "n, name", [(100, "small"), (2999, "small"), (3000, "medium"), (20000, "large")]
+    )
+    def test_auto_resolves_by_sample_count(self, n, name):
+        from sklearn_ispl._schedules import resolve_schedule_name
+
+        assert resolve_schedule_name("auto", n) == name
+        assert resolve_schedule_name("paper", n) == "paper"
+
+    def test_paper_schedule_is_appendix_b1(self):
+        import torch
+
+        from sklearn_ispl import SCHEDULES
+
+        paper = SCHEDULES["paper"]
+        assert (paper["n_runs"], paper["n_components"]) == (3, 8)
+        assert (paper["warmup_epochs"], paper["epochs_per_iteration"]) == (8, 4)
+        assert (paper["expansion"], paper["momentum"]) == (0.25, 0.9)
+        assert paper["class_floor"] == 0.125
+        assert paper["voter"] == {"n_epochs": 40, "voting": "sample", "min_votes": 2}
+        assert paper["refiner"] == {"n_rounds": 20, "n_epochs": 5, "momentum": 0.8}
+        assert paper["weak_learner"]["optimizer"] is torch.optim.SGD
+        assert paper["extra_stages"]() == []
+
     def test_weak_learner_params_reachable(self):
         from sklearn_ispl import make_weak_learner
 
-        ispl = ISPLFilter(weak_learner=make_weak_learner((1, 8, 8), 10))
+        net = make_weak_learner((1, 8, 8), 10)
+        ispl = ISPLFilter(weak_learner=net)
         ispl.set_params(weak_learner__lr=0.01, weak_learner__module__n_filters=8)
-        assert ispl.weak_learner.lr == 0.01
+        assert ispl.get_params()["weak_learner__lr"] == 0.01
         assert ispl.get_params()["weak_learner__module__n_filters"] == 8
+        assert net.lr == 1e-3
 
     def test_has_no_transform(self):
         # imbalanced-learn's Pipeline would call fit_transform and misalign y.
@@ -226,6 +301,38 @@ class TestEstimatorAPI:
             tiny_ispl(**params).fit(X, y)
 
 
+def test_grid_search_reaches_nested_settings_with_every_default(poisoned_digits):
+    X, y, _, _ = poisoned_digits
+    rows = np.random.RandomState(0).choice(len(y), 400, replace=False)
+    pipe = make_pipeline(
+        ISPLFilter(
+            n_runs=1,
+            n_components=2,
+            warmup_epochs=1,
+            epochs_per_iteration=1,
+            refiner__n_rounds=1,
+            refiner__n_epochs=1,
+            random_state=0,
+        ),
+        LogisticRegression(max_iter=300),
+    )
+    grid = {
+        "isplfilter__voter__n_epochs": [1, 2],
+        "isplfilter__weak_learner__lr": [1e-3, 1e-2],
+    }
+    search = GridSearchCV(pipe, grid, cv=2).fit(X[rows].reshape(400, -1), y[rows])
+    assert len(search.cv_results_["params"]) == 4
+    best = search.best_estimator_[0]
+    record = best.schedule_
+    assert (
+        record["voter__n_epochs"] == search.best_params_["isplfilter__voter__n_epochs"]
+    )
+    assert (
+        record["weak_learner"].lr == search.best_params_["isplfilter__weak_learner__lr"]
+    )
+    assert best.voter is None and best.weak_learner is None
+
+
 def test_in_pipeline_with_grid_search(poisoned_digits):
     X, y, _, _ = poisoned_digits
     flat = X.reshape(len(X), -1) / 16
@@ -235,13 +342,13 @@ def test_in_pipeline_with_grid_search(poisoned_digits):
     assert pipe.predict(flat).shape == yy.shape
     search = GridSearchCV(
         pipe,
-        {"isplfilter__expansion": [0.25, 0.5], "isplfilter__refine_rounds": [0, 1]},
+        {"isplfilter__expansion": [0.25, 0.5], "isplfilter__refiner__n_rounds": [0, 1]},
         cv=2,
     )
     search.fit(flat, yy)
     assert set(search.best_params_) == {
         "isplfilter__expansion",
-        "isplfilter__refine_rounds",
+        "isplfilter__refiner__n_rounds",
     }
     assert len(search.cv_results_["params"]) == 4
     assert search.best_score_ > 0.8
@@ -271,8 +378,8 @@ def test_sklearn_weak_learner_on_tabular_data():
         n_runs=2,
         n_components=4,
         voter=BoostedComponentVoter(n_epochs=5),
-        refine_rounds=3,
-        refine_epochs=2,
+        refiner__n_rounds=3,
+        refiner__n_epochs=2,
         random_state=0,
     ).fit(X, y_noisy)
     assert ispl.input_layout_ == "tabular"
@@ -296,37 +403,15 @@ def test_failed_refit_leaves_nothing_that_looks_fitted(poisoned_digits):
     assert not [a for a in vars(ispl) if a.endswith("_") and not a.startswith("_")]
 
 
-def test_refine_min_score_narrows_the_start_of_self_training(poisoned_digits):
-    from sklearn_ispl import _filter
-
-    X, y, _, _ = poisoned_digits
-    starts = []
-    real = _filter.self_train
-
-    def spy(data, weak_learner, keep, *args):
-        starts.append(np.asarray(keep).copy())
-        return real(data, weak_learner, keep, *args)
-
-    _filter.self_train = spy
-    try:
-        ispl = _linear(n_runs=1, refine_min_score=0.9).fit(X, y)
-    finally:
-        _filter.self_train = real
-    expected = ispl.vote_keep_mask_ & (ispl.scores_ >= 0.9)
-    np.testing.assert_array_equal(starts[0], expected)
-    assert expected.sum() < ispl.vote_keep_mask_.sum()
-
-
 def test_warns_when_most_samples_are_removed(monkeypatch, poisoned_digits):
-    import sklearn_ispl._filter as filter_module
+    import sklearn_ispl._refine as refine_module
 
     X, y, _, _ = poisoned_digits
 
     def remove_all(data, *args):
-        no_pairs = np.empty((0, 2), dtype=np.int64)
-        return np.zeros(len(data), dtype=bool), np.full(len(data), np.nan), no_pairs
+        return np.zeros(len(data), dtype=bool), np.full(len(data), np.nan)
 
-    monkeypatch.setattr(filter_module, "self_train", remove_all)
+    monkeypatch.setattr(refine_module, "self_train", remove_all)
     ispl = ISPLFilter(
         weak_learner=SGDClassifier(loss="log_loss"),
         n_runs=1,
@@ -334,7 +419,7 @@ def test_warns_when_most_samples_are_removed(monkeypatch, poisoned_digits):
         warmup_epochs=1,
         epochs_per_iteration=1,
         voter=BoostedComponentVoter(n_epochs=1),
-        refine_rounds=1,
+        refiner__n_rounds=1,
         random_state=0,
     )
     with pytest.warns(UserWarning, match="kept only 0 of"):
@@ -342,29 +427,31 @@ def test_warns_when_most_samples_are_removed(monkeypatch, poisoned_digits):
 
 
 def test_refine_settings_reach_the_refine_stage(monkeypatch, poisoned_digits):
-    import sklearn_ispl._filter as filter_module
+    import sklearn_ispl._refine as refine_module
 
     X, y, _, _ = poisoned_digits
     calls = []
-    real = filter_module.self_train
+    real = refine_module.self_train
 
     def spy(data, weak_learner, keep, seed, device, *args):
         calls.append((weak_learner, args))
         return real(data, weak_learner, keep, seed, device, *args)
 
-    monkeypatch.setattr(filter_module, "self_train", spy)
+    monkeypatch.setattr(refine_module, "self_train", spy)
     refine_model = SGDClassifier(loss="log_loss", alpha=1e-2)
     ispl = _linear(
         n_runs=1,
-        refine_learner=refine_model,
-        refine_folds=3,
-        refine_keep_ratio=0.4,
+        refiner__learner=refine_model,
+        refiner__n_folds=3,
+        refiner__keep_ratio=0.4,
     ).fit(X, y)
     (learner, args) = calls[0]
     assert learner is refine_model
-    assert args[-4:] == (3, 0.4, None, None)
+    assert args[-3:-1] == (3, 0.4)
+    assert args[-1].all()  # no extra stage narrows what it trains on
     # The relaxed rule keeps at least what the argmax rule keeps.
-    strict = _linear(n_runs=1, refine_learner=refine_model, refine_folds=3).fit(X, y)
+    strict = _linear(n_runs=1, refiner__learner=refine_model, refiner__n_folds=3)
+    strict.fit(X, y)
     assert (ispl.keep_mask_ >= strict.keep_mask_).all()
     # The refine learner is a parameter, not fitted in place.
     assert not hasattr(refine_model, "coef_")
@@ -373,235 +460,53 @@ def test_refine_settings_reach_the_refine_stage(monkeypatch, poisoned_digits):
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"refine_folds": 0}, "refine_folds"),
-        ({"refine_keep_ratio": 0.0}, "refine_keep_ratio"),
-        ({"refine_keep_ratio": 1.5}, "refine_keep_ratio"),
-        ({"refine_learner": "cnn"}, "refine_learner"),
-        ({"refine_pair_guard": 0}, "refine_pair_guard"),
-        ({"refine_pair_guard": -2.0}, "refine_pair_guard"),
-        ({"refine_pair_guard": "3"}, "refine_pair_guard"),
-        ({"rescue_epochs": -1}, "rescue_epochs"),
-        ({"rescue_epochs": 1.5}, "rescue_epochs"),
-        ({"rescue_bounds": (0.5, 0.2)}, "rescue_bounds"),
-        ({"rescue_bounds": (0.1,)}, "rescue_bounds"),
-        ({"rescue_bounds": (0.1, 1.5)}, "rescue_bounds"),
-        ({"rescue_bounds": (-0.1, 0.5)}, "rescue_bounds"),
-        ({"rescue_bounds": (False, 0.5)}, "rescue_bounds"),
-        ({"rescue_bounds": "ab"}, "rescue_bounds"),
-        ({"rescue_min_support": -0.1}, "rescue_min_support"),
-        ({"rescue_min_support": 1.5}, "rescue_min_support"),
-        ({"blind_neighbors": 0}, "blind_neighbors"),
-        ({"blind_neighbors": 2.5}, "blind_neighbors"),
-        ({"blind_components": 0}, "blind_components"),
-        ({"blind_veto": "yes"}, "blind_veto"),
-        ({"trigger_check": "yes"}, "trigger_check"),
-        ({"trigger_check": True}, "trigger_check"),
+        ({"refiner__n_folds": 0}, "refiner__n_folds"),
+        ({"refiner__n_folds": 11}, "refiner__n_folds=11 is larger"),
+        ({"refiner__keep_ratio": 0.0}, "refiner__keep_ratio"),
+        ({"refiner__keep_ratio": 1.5}, "refiner__keep_ratio"),
+        ({"refiner__learner": "cnn"}, "refiner__learner"),
+        ({"refiner__learner": SGDClassifier}, "refiner__learner must be an"),
+        ({"refiner__n_rounds": True}, "refiner__n_rounds must be a number"),
+        ({"refiner__bogus": 1}, "refiner__bogus"),
+        ({"refiner": SelfTraining(n_epochs=0)}, "refiner__n_epochs"),
+        ({"voter__n_epochs": 0}, "voter__n_epochs"),
+        ({"voter__n_epochs": "x"}, "voter__n_epochs"),
+        ({"voter__n_epochs": True}, "voter__n_epochs must be a number"),
+        ({"voter__voting": "bogus"}, "voter__voting"),
+        ({"voter__min_votes": 0}, "voter__min_votes"),
+        ({"voter__min_votes": -5}, "voter__min_votes"),
+        ({"voter__competence": 7}, "voter__competence"),
+        ({"voter__max_samples": -3}, "voter__max_samples"),
+        ({"voter": BoostedComponentVoter(n_epochs=0)}, "voter__n_epochs"),
+        ({"weak_learner__bogus": 1}, "weak_learner__bogus"),
+        ({"n_runs": True}, "n_runs must be a number"),
+        ({"n_jobs": 0}, "n_jobs=0"),
+        ({"schedule": "fastest"}, "schedule"),
+        ({"extra_stages": [LogisticRegression()]}, "extra_stages\\[0\\]"),
+        ({"extra_stages": [Rescue(n_epochs=-1)]}, "extra_stages\\[0\\]__n_epochs"),
+        ({"extra_stages": [Rescue(n_epochs=True)]}, "n_epochs"),
+        ({"extra_stages": [Rescue(bounds=(0.5, 0.2))]}, "bounds"),
+        ({"extra_stages": [Rescue(bounds=(0.1,))]}, "bounds"),
+        ({"extra_stages": [Rescue(bounds=(False, 0.5))]}, "bounds"),
+        ({"extra_stages": [Rescue(min_support=1.5)]}, "min_support"),
+        ({"extra_stages": [TriggerBlindJudge(n_neighbors=0)]}, "n_neighbors"),
+        ({"extra_stages": [TriggerBlindJudge(n_neighbors=2.5)]}, "n_neighbors"),
+        ({"extra_stages": [TriggerBlindJudge(veto="yes")]}, "veto"),
+        ({"extra_stages": [StampedTriggerCheck(mode="yes")]}, "mode"),
+        ({"extra_stages": [StampedTriggerCheck(mode=True)]}, "mode"),
     ],
 )
-def test_bad_refine_settings_are_refused_before_training(params, match):
+def test_bad_nested_settings_are_refused_before_training(params, match, monkeypatch):
+    import sklearn_ispl._partition as partition_module
+
+    def trained(*args):
+        raise AssertionError("a learner was trained before the settings were checked")
+
+    monkeypatch.setattr(partition_module, "ispl_run", trained)
     X = np.zeros((20, 4))
     y = np.arange(20) % 2
-    with pytest.raises((ValueError, TypeError), match=match):
+    with pytest.raises(ValueError, match=match):
         _linear(**params).fit(X, y)
-
-
-def test_pair_guard_names_the_lopsided_pair_and_removes_its_poison():
-    # Poison deep in class 0, where the linear learners cannot absorb it.
-    # The guard's rule itself is tested on self_train in test_refine.py;
-    # this checks the wiring: labels, attribute, same self-training.
-    X, y, poison = lopsided_blobs(poison_at=0.3)
-    labels = np.array(["coat", "dress", "shirt"])[y]
-    params = dict(refine_keep_ratio=0.01, refine_folds=2, refine_rounds=4)
-    relaxed = _linear(**params).fit(X, labels)
-    guarded = _linear(**params, refine_pair_guard=3.0).fit(X, labels)
-    assert guarded.suspicious_pairs_.tolist() == [["dress", "coat"]]
-    assert relaxed.suspicious_pairs_.shape == (0, 2)
-    # Same seed, same self-training: the guard only removes.
-    assert (guarded.keep_mask_ <= relaxed.keep_mask_).all()
-    assert (guarded.keep_mask_ & poison).sum() < (relaxed.keep_mask_ & poison).sum()
-    np.testing.assert_array_equal(guarded.refine_scores_, relaxed.refine_scores_)
-
-
-def test_blind_judge_vetoes_training_and_keeping(monkeypatch, poisoned_digits):
-    from sklearn_ispl import _filter as filter_module
-
-    X, y, _, _ = poisoned_digits
-    plain = _linear().fit(X, y)
-    assert np.isnan(plain.blind_scores_).all()
-    seen = {}
-    real = filter_module.self_train
-
-    def spy(data, learner, keep, *args):
-        seen["start"], seen["trainable"] = keep.copy(), args[-1].copy()
-        return real(data, learner, keep, *args)
-
-    monkeypatch.setattr(filter_module, "self_train", spy)
-    blind = _linear(blind_neighbors=10, blind_components=15).fit(X, y)
-    scores = blind.blind_scores_
-    assert scores.shape == (len(y),)
-    assert ((scores >= 0) & (scores <= 1)).all()
-    backed = seen["trainable"]
-    assert 0 < backed.sum() < len(y)
-    # Backed: no other class has more of the neighbours than the label.
-    assert backed[scores > 0.5].all()
-    assert not backed[scores == 0].any()
-    np.testing.assert_array_equal(seen["start"], blind.vote_keep_mask_ & backed)
-    assert not (blind.keep_mask_ & ~backed).any()
-    assert not (blind.refine_keep_mask_ & ~backed).any()
-    # Same seeds up to the vote: the judge only narrows what follows.
-    np.testing.assert_array_equal(blind.vote_keep_mask_, plain.vote_keep_mask_)
-    # Without the veto the judge still narrows training, not the keeping.
-    seen.clear()
-    unvetoed = _linear(blind_neighbors=10, blind_components=15, blind_veto=False)
-    unvetoed.fit(X, y)
-    np.testing.assert_array_equal(seen["trainable"], backed)
-    np.testing.assert_array_equal(unvetoed.keep_mask_, unvetoed.refine_keep_mask_)
-    assert (unvetoed.keep_mask_ & ~backed).any()
-    np.testing.assert_array_equal(unvetoed.keep_mask_ & backed, blind.keep_mask_)
-
-
-def test_trigger_check_acts_after_every_other_stage(monkeypatch, poisoned_digits):
-    # The check's rule is tested in test_trigger.py; this checks the wiring:
-    # what it is given, what each mode does with the carriers it returns,
-    # class labels in the attribute.
-    from sklearn_ispl import _filter as filter_module
-
-    X, y, _, _ = poisoned_digits
-    labels = np.array([f"digit {c}" for c in range(10)])[y]
-    blind = _linear(blind_neighbors=10, blind_components=15).fit(X, labels)
-    assert blind.trigger_pairs_ == []
-    seen = []
-    entry = {"label": 8, "look": 0, "group": 40, "found": True, "kept": 5}
-
-    def spy(data, keep, look, removed):
-        seen.append({"keep": keep.copy(), "look": look.copy(), "removed": removed})
-        carriers = np.zeros(len(keep), dtype=bool)
-        carriers[np.flatnonzero(keep)[:5]] = True
-        carriers[np.flatnonzero(~keep)[:5]] = True
-        return carriers, [dict(entry)]
-
-    monkeypatch.setattr(filter_module, "trigger_check", spy)
-    added = _linear(blind_neighbors=10, blind_components=15, trigger_check="add")
-    added.fit(X, labels)
-    # It sees the kept set of every other stage, the blind judge's look, and
-    # what the refine stage or the end removed.
-    np.testing.assert_array_equal(seen[0]["keep"], blind.keep_mask_)
-    np.testing.assert_array_equal(added.refine_keep_mask_, blind.refine_keep_mask_)
-    np.testing.assert_array_equal(
-        seen[0]["removed"], ~blind.keep_mask_ | ~blind.refine_keep_mask_
-    )
-    assert (seen[0]["look"] != y).any()
-    confident = blind.blind_scores_ > 0.5
-    assert (seen[0]["look"][confident] == y[confident]).all()
-    expected = blind.keep_mask_.copy()
-    expected[np.flatnonzero(blind.keep_mask_)[:5]] = False
-    np.testing.assert_array_equal(added.keep_mask_, expected)
-    assert added.trigger_pairs_ == [{**entry, "label": "digit 8", "look": "digit 0"}]
-    assert "check" in added.stage_times_
-
-    # "replace": the carriers alone are removed.
-    replaced = _linear(
-        blind_neighbors=10, blind_components=15, trigger_check="replace"
-    ).fit(X, labels)
-    carriers = np.zeros(len(y), dtype=bool)
-    carriers[np.flatnonzero(blind.keep_mask_)[:5]] = True
-    carriers[np.flatnonzero(~blind.keep_mask_)[:5]] = True
-    np.testing.assert_array_equal(replaced.keep_mask_, ~carriers)
-
-    # Without blind_neighbors a judge of its own groups the samples; it
-    # vetoes nothing, and every stage before the check decides the same.
-    plain = _linear().fit(X, labels)
-    alone = _linear(trigger_check="add").fit(X, labels)
-    np.testing.assert_array_equal(seen[2]["keep"], plain.keep_mask_)
-    assert np.isnan(alone.blind_scores_).all()
-    assert (seen[2]["look"] != y).any()
-    assert (seen[2]["look"] == y).mean() > 0.8
-    expected = plain.keep_mask_.copy()
-    expected[np.flatnonzero(plain.keep_mask_)[:5]] = False
-    np.testing.assert_array_equal(alone.keep_mask_, expected)
-
-
-def test_replace_keeps_the_filters_decision_when_no_trigger_is_found(
-    monkeypatch, poisoned_digits
-):
-    from sklearn_ispl import _filter as filter_module
-
-    X, y, _, _ = poisoned_digits
-    plain = _linear().fit(X, y)
-    monkeypatch.setattr(
-        filter_module,
-        "trigger_check",
-        lambda data, keep, look, removed: (np.zeros(len(keep), dtype=bool), []),
-    )
-    replaced = _linear(trigger_check="replace").fit(X, y)
-    assert not replaced.keep_mask_.all()
-    np.testing.assert_array_equal(replaced.keep_mask_, plain.keep_mask_)
-
-
-def test_rescue_only_gives_back_what_the_refine_stage_removed(poisoned_digits):
-    from sklearn_ispl._refine import rescue
-
-    X, y, _, _ = poisoned_digits
-    plain = _linear()
-    plain.fit(X, y)
-    assert plain.rescue_scores_.shape == (len(y), 0)
-    np.testing.assert_array_equal(plain.keep_mask_, plain.refine_keep_mask_)
-    bounds = [0.2, 0.99]  # a list, as JSON settings give it
-    rescued = _linear(rescue_epochs=2, rescue_bounds=bounds).fit(X, y)
-    # Same seed: the stages before the rescue decide the same.
-    np.testing.assert_array_equal(rescued.refine_keep_mask_, plain.keep_mask_)
-    np.testing.assert_array_equal(rescued.refine_scores_, plain.refine_scores_)
-    assert rescued.rescue_scores_.shape == (len(y), 2)
-    assert np.isfinite(rescued.rescue_scores_).all()
-    np.testing.assert_array_equal(
-        rescued.keep_mask_,
-        rescue(
-            rescued.refine_keep_mask_,
-            rescued.rescue_scores_,
-            rescued.refine_scores_,
-            bounds,
-            1e-3,
-        ),
-    )
-    assert rescued.keep_mask_.sum() > rescued.refine_keep_mask_.sum()
-    assert set(rescued.stage_times_) == {
-        "partition",
-        "vote",
-        "refine",
-        "rescue",
-        "check",
-    }
-    assert rescued.rescue_bounds == [0.2, 0.99]
-    # A floor no removed sample's support reaches gives nothing back.
-    strict = _linear(rescue_epochs=2, rescue_bounds=bounds, rescue_min_support=1.0)
-    np.testing.assert_array_equal(
-        strict.fit(X, y).keep_mask_, rescued.refine_keep_mask_
-    )
-
-
-def test_rescue_gives_back_only_what_the_blind_judge_backs(poisoned_digits):
-    from sklearn_ispl._refine import rescue
-
-    X, y, _, _ = poisoned_digits
-    bounds = (0.2, 0.99)
-    params = dict(blind_neighbors=10, blind_components=15, blind_veto=False)
-    rescued = _linear(**params, rescue_epochs=2, rescue_bounds=bounds).fit(X, y)
-    backed = rescued.blind_scores_ >= 0.5
-    unrestricted = rescue(
-        rescued.refine_keep_mask_,
-        rescued.rescue_scores_,
-        rescued.refine_scores_,
-        bounds,
-        1e-3,
-    )
-    given_back = rescued.keep_mask_ & ~rescued.refine_keep_mask_
-    assert given_back.any()
-    assert (given_back <= unrestricted).all()
-    # Samples the judge outvotes stay out, even where the rescue rule alone
-    # would give them back.
-    assert not (given_back & (rescued.blind_scores_ == 0)).any()
-    assert (unrestricted & (rescued.blind_scores_ == 0)).any()
-    assert (given_back & backed).any()
 
 
 class TestPartitionSamples:
@@ -644,7 +549,7 @@ class TestPartitionSamples:
         assert ispl.keep_mask_[outside].mean() <= 0.05
         assert ispl.keep_mask_[~flipped].mean() >= 0.95
 
-    @pytest.mark.parametrize("every", [None, 1.0, 5000])
+    @pytest.mark.parametrize("every", [1.0, 5000])
     def test_a_draw_of_everything_is_the_paper(self, poisoned_digits, every):
         X, y, _, _ = poisoned_digits
         a = _linear(n_runs=1).fit(X, y)
@@ -662,10 +567,10 @@ class TestPartitionSamples:
     def test_a_draw_smaller_than_the_components_is_refused_before_training(
         self, monkeypatch, poisoned_digits
     ):
-        import sklearn_ispl._filter as filter_module
+        import sklearn_ispl._partition as partition_module
 
         monkeypatch.setattr(
-            filter_module, "run_tasks", lambda *a, **k: pytest.fail("trained")
+            partition_module, "run_tasks", lambda *a, **k: pytest.fail("trained")
         )
         X, y, _, _ = poisoned_digits
         with pytest.raises(ValueError, match="partition_samples gives 3 samples"):

@@ -53,8 +53,8 @@ def _ispl(**params):
         n_components=2,
         warmup_epochs=1,
         epochs_per_iteration=1,
-        refine_rounds=1,
-        refine_epochs=1,
+        refiner__n_rounds=1,
+        refiner__n_epochs=1,
         voter=BoostedComponentVoter(n_epochs=1),
         random_state=0,
     )

@@ -120,7 +120,7 @@ def test_custom_net_in_the_filter():
         n_runs=1,
         n_components=4,
         warmup_epochs=2,
-        refine_rounds=1,
+        refiner__n_rounds=1,
         random_state=0,
     )
     ispl.set_params(weak_learner__module__width=4)

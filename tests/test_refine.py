@@ -1,21 +1,18 @@
-"""The refine stage: self-training, cross-fitting and the keep rule."""
+"""The refine stage (self-training, cross-fitting, the keep rule) and the
+experimental judge and rescue that act around it."""
 
 import numpy as np
 import pytest
 from sklearn.linear_model import SGDClassifier
 
 from sklearn_ispl import _refine
-from sklearn_ispl._refine import (
-    _stratified_folds,
-    blind_judge,
-    label_fit_trace,
-    one_sided_pairs,
-    rescue,
-    self_train,
-)
+from sklearn_ispl._refine import self_train, stratified_folds
 from sklearn_ispl._validation import prepare_data
+from sklearn_ispl.experimental import _rescue
+from sklearn_ispl.experimental._judge import blind_judge
+from sklearn_ispl.experimental._rescue import label_fit_trace, rescue
 
-from .conftest import half_bright_images, lopsided_blobs
+from .conftest import half_bright_images
 
 
 def _blobs(n=400, flip=0.1, seed=0, sep=3.0):
@@ -34,12 +31,12 @@ def _sgd():
 
 def test_stratified_folds_spread_every_class_evenly():
     y = np.repeat([0, 1, 2], [10, 7, 3])
-    fold_of = _stratified_folds(y, 3, np.random.RandomState(0))
+    fold_of = stratified_folds(y, 3, np.random.RandomState(0))
     counts = np.array([np.bincount(fold_of[y == c], minlength=3) for c in range(3)])
     # Each class splits as evenly as its size allows.
     assert (counts.max(axis=1) - counts.min(axis=1) <= 1).all()
     np.testing.assert_array_equal(counts.sum(axis=1), [10, 7, 3])
-    assert (_stratified_folds(y, 1, np.random.RandomState(0)) == 0).all()
+    assert (stratified_folds(y, 1, np.random.RandomState(0)) == 0).all()
 
 
 class _Spy:
@@ -49,10 +46,10 @@ class _Spy:
     sets); ``fits`` holds every training call's rows, in call order.
     """
 
-    def __init__(self, monkeypatch):
+    def __init__(self, monkeypatch, module=_refine):
         self.log = []
         self.fits = []
-        real = _refine.build_learner
+        real = module.build_learner
 
         def build(*args, **kwargs):
             learner = real(*args, **kwargs)
@@ -72,7 +69,7 @@ class _Spy:
             learner.fit_epochs, learner.predict_proba = fit_epochs, predict_proba
             return learner
 
-        monkeypatch.setattr(_refine, "build_learner", build)
+        monkeypatch.setattr(module, "build_learner", build)
 
 
 def test_cross_fitting_never_judges_a_sample_with_a_model_trained_on_it(
@@ -80,7 +77,7 @@ def test_cross_fitting_never_judges_a_sample_with_a_model_trained_on_it(
 ):
     data, flipped = _blobs()
     spy = _Spy(monkeypatch)
-    keep, support, _ = self_train(data, _sgd(), ~flipped, 0, "cpu", 3, 2, 0.5, folds=3)
+    keep, support = self_train(data, _sgd(), ~flipped, 0, "cpu", 3, 2, 0.5, folds=3)
     assert len(spy.log) == 3
     judged = set()
     for entry in spy.log:
@@ -107,7 +104,7 @@ def test_trainable_limits_every_training_set(monkeypatch, folds):
     data, flipped = _blobs()
     spy = _Spy(monkeypatch)
     trainable = np.arange(len(data)) % 3 > 0
-    keep, support, _ = self_train(
+    keep, support = self_train(
         data, _sgd(), ~flipped, 0, "cpu", 3, 1, 0.5, folds=folds, trainable=trainable
     )
     assert len(spy.fits) == 3 * folds
@@ -171,10 +168,10 @@ def test_keep_ratio_relaxes_only_the_final_decision(monkeypatch, folds):
     data, flipped = _blobs(flip=0.05, seed=1, sep=0.7)
     spy = _Spy(monkeypatch)
     args = (data, _sgd(), ~flipped, 0, "cpu", 3, 1, 0.5)
-    argmax_keep, support, _ = self_train(*args, folds=folds)
+    argmax_keep, support = self_train(*args, folds=folds)
     argmax_trained = list(spy.fits)
     spy.fits.clear()
-    relaxed_keep, relaxed_support, _ = self_train(*args, folds=folds, keep_ratio=0.2)
+    relaxed_keep, relaxed_support = self_train(*args, folds=folds, keep_ratio=0.2)
     # Same seed, same training sets round after round: only the returned
     # decision differs.
     assert len(spy.fits) == len(argmax_trained)
@@ -190,7 +187,7 @@ def test_keep_ratio_relaxes_only_the_final_decision(monkeypatch, folds):
 @pytest.mark.parametrize("folds", [1, 2])
 def test_flipped_labels_are_removed(folds):
     data, flipped = _blobs()
-    keep, _, _ = self_train(
+    keep, _ = self_train(
         data, _sgd(), ~flipped, 0, "cpu", 2, 2, 0.5, folds=folds, keep_ratio=0.3
     )
     assert keep[flipped].mean() < 0.2
@@ -200,51 +197,10 @@ def test_flipped_labels_are_removed(folds):
 def test_nothing_to_train_on_returns_the_start():
     data, _ = _blobs(n=50)
     start = np.zeros(50, dtype=bool)
-    keep, support, _ = self_train(data, _sgd(), start, 0, "cpu", 3, 1, 0.5, folds=2)
+    keep, support = self_train(data, _sgd(), start, 0, "cpu", 3, 1, 0.5, folds=2)
     assert not keep.any() and np.isnan(support).all()
-    keep, support, _ = self_train(data, _sgd(), ~start, 0, "cpu", 0, 1, 0.5, folds=2)
+    keep, support = self_train(data, _sgd(), ~start, 0, "cpu", 0, 1, 0.5, folds=2)
     assert keep.all() and np.isnan(support).all()
-
-
-def test_one_sided_pairs_flags_only_a_lopsided_direction():
-    # (label, predicted) disagreements: 30 of class 1 called 0 against 5 the
-    # other way (the shape of a backdoor's poison); 20 each way between 1
-    # and 2 (confusable clean classes); correct predictions do not count.
-    pairs = [(1, 0)] * 30 + [(0, 1)] * 5 + [(1, 2)] * 20 + [(2, 1)] * 20
-    pairs += [(c, c) for c in range(3)] * 50
-    y, predicted = np.array(pairs).T
-    flagged = one_sided_pairs(y, predicted, 3, z=3.0)
-    assert flagged.tolist() == [
-        [False, False, False],
-        [True, False, False],
-        [False, False, False],
-    ]
-    # The excess of 25 is 4.2 standard deviations of the 35 disagreements.
-    assert one_sided_pairs(y, predicted, 3, z=4.1)[1, 0]
-    assert not one_sided_pairs(y, predicted, 3, z=4.3)[1, 0]
-
-
-def test_pair_guard_keeps_the_argmax_rule_on_the_lopsided_pair_only():
-    X, y, poison = lopsided_blobs()
-    data = prepare_data(X, y, 3, "tabular")
-    args = (data, _sgd(), np.ones(len(data), dtype=bool), 0, "cpu", 3, 2, 0.5)
-    relaxed, support, none = self_train(*args, folds=2, keep_ratio=0.01)
-    guarded, guarded_support, pairs = self_train(
-        *args, folds=2, keep_ratio=0.01, pair_guard=3.0
-    )
-    assert none.shape == (0, 2)
-    assert pairs.tolist() == [[1, 0]]
-    np.testing.assert_allclose(support, guarded_support)
-    # The lax ratio gives poison back; the guard removes the (1, 0)
-    # disagreements and nothing else.
-    assert relaxed[poison].sum() >= 10
-    assert guarded[poison].sum() < relaxed[poison].sum() / 2
-    changed = relaxed & ~guarded
-    assert changed.any() and (data.y[changed] == 1).all()
-    assert not (guarded & ~relaxed).any()
-    # Clean samples of class 2 the model does not rank first (support under
-    # a third) are still given back.
-    assert (guarded & (data.y == 2) & (support < 1 / 3)).any()
 
 
 def test_rescue_gives_back_removed_samples_in_the_band_the_judge_allows():
@@ -275,7 +231,7 @@ def test_rescue_gives_back_removed_samples_in_the_band_the_judge_allows():
 
 def test_label_fit_trace_reads_every_epoch_of_a_model_of_all_samples(monkeypatch):
     data, flipped = _blobs(flip=0.1, seed=2)
-    spy = _Spy(monkeypatch)
+    spy = _Spy(monkeypatch, _rescue)
     trace = label_fit_trace(data, _sgd(), 0, "cpu", 3)
     (entry,) = spy.log
     assert entry["trained"] == set(range(len(data)))

@@ -50,8 +50,8 @@ def linear_ispl(**params):
         warmup_epochs=1,
         epochs_per_iteration=1,
         voter=BoostedComponentVoter(n_epochs=2),
-        refine_rounds=1,
-        refine_epochs=1,
+        refiner__n_rounds=1,
+        refiner__n_epochs=1,
         random_state=0,
     )
     settings.update(params)

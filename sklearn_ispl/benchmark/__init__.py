@@ -34,9 +34,9 @@ note.
 from ._compare import compare_results
 from ._defenses import (
     DEFENSES,
-    ISPL_PRESETS,
     DefenseSpec,
     available_defenses,
+    make_defense,
     parse_defense_params,
 )
 from ._profiles import PROFILES, BenchmarkProfile, get_profile
@@ -52,7 +52,6 @@ from ._scenarios import EPS_VALUES, Scenario, benchmark_scenarios, select_scenar
 from ._data import _FinalModel as _FinalModel
 from ._data import _load_data as _load_data
 from ._data import _subset as _subset
-from ._defenses import _build_defense as _build_defense
 from ._defenses import _for_scenario as _for_scenario
 from ._defenses import _resolve_defense as _resolve_defense
 from ._results import _jsonable as _jsonable
@@ -61,7 +60,6 @@ from ._runner import _train_final as _train_final
 __all__ = [
     "DEFENSES",
     "EPS_VALUES",
-    "ISPL_PRESETS",
     "PROFILES",
     "BenchmarkProfile",
     "DefenseSpec",

@@ -5,7 +5,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._learners import make_weak_learner
+from .. import SCHEDULES
 
 
 @dataclass(frozen=True)
@@ -42,107 +42,6 @@ DEFENSES = (
     DefenseSpec("itlmfilter", "ITLMFilter", "ITLM", ("itlm",)),
     DefenseSpec("confidentlearningfilter", "ConfidentLearningFilter", "CL", ("cl",)),
 )
-
-#: Named ISPLFilter settings, usable as ``--defense-params isplfilter=NAME``.
-#: Keys are ISPLFilter parameters; ``voter__*`` set the
-#: :class:`~sklearn_ispl.BoostedComponentVoter` of the vote stage.
-ISPL_PRESETS = {
-    # The paper's settings (appendix B.1): ISPLFilter's defaults.
-    "paper": {},
-    # A fraction of the paper's compute: a 16/32-filter CNN (about 3 times
-    # faster per epoch than the 32/64 default) for the partition and the
-    # vote, two runs, short warm-ups, 20-epoch voters; the refine stage uses
-    # the default 32/64 CNN, cross-fitted over 2 folds, 6 rounds of 3 epochs,
-    # and keeps samples whose label has at least 0.3 of the top class's
-    # probability (benchmarks/README.md, "What we learned").
-    "fast": {
-        "weak_learner": make_weak_learner(module__n_filters=16, module__n_hidden=64),
-        "n_runs": 2,
-        "warmup_epochs": 2,
-        "epochs_per_iteration": 2,
-        "voter__n_epochs": 20,
-        "refine_learner": make_weak_learner(),
-        "refine_rounds": 6,
-        "refine_epochs": 3,
-        "refine_folds": 2,
-        "refine_keep_ratio": 0.3,
-    },
-    # Tens of thousands of images: the partition and the vote of the fast
-    # preset run on a stratified draw of 6,000 samples (partition_samples),
-    # the component learners vote on every sample, and 4 cross-fitted rounds
-    # of 2 epochs of the small CNN self-train on every sample. The costly
-    # stages then cost the same at any size; prediction and self-training
-    # grow linearly. Sized for the full 60,000 Fashion-MNIST images in
-    # minutes on 2 CPU cores (benchmarks/README.md, "Speed"). The former
-    # version (one run of the partition on every sample, 5-epoch voters) was
-    # as fast but let a backdoor through at 60,000 images. The trigger-blind
-    # judge (blind_neighbors) keeps the refine models from learning the
-    # trigger from the few dozen poisoned samples the vote lets through; the
-    # rescue gives back hard clean samples the refine stage removed, and the
-    # trigger check removes the poisoned samples that look like their
-    # target class or came back with them, which every judge of the label
-    # keeps. The rescue trains 4 epochs: an epoch of 60,000 images is ten
-    # times the steps of one at 6,000, and on saved 60,000-image fits the
-    # first 4 epochs of an 8-epoch trace gave back more clean samples and
-    # no more poison once the check had run (benchmarks/README.md, "The
-    # large preset"), at half the rescue's cost.
-    "large": {
-        "weak_learner": make_weak_learner(module__n_filters=16, module__n_hidden=64),
-        "n_runs": 2,
-        "warmup_epochs": 2,
-        "epochs_per_iteration": 2,
-        "partition_samples": 6000,
-        "voter__n_epochs": 20,
-        "refine_rounds": 4,
-        "refine_epochs": 2,
-        "refine_folds": 2,
-        "refine_keep_ratio": 0.3,
-        "blind_neighbors": 15,
-        "blind_veto": False,
-        "rescue_epochs": 4,
-        "trigger_check": "add",
-    },
-    # sklearn digits (about 1,300-1,800 images): nearly all poison out and
-    # under 10% of the clean samples in about 35 s on 2 cores.
-    "digits": {
-        "n_runs": 2,
-        "n_components": 8,
-        "voter__n_epochs": 40,
-        "refine_rounds": 6,
-    },
-    # The smallest setting that still runs every stage with some effect; for
-    # the smoke profile and tests, not for measurements.
-    "smoke": {
-        "n_runs": 1,
-        "n_components": 4,
-        "warmup_epochs": 4,
-        "epochs_per_iteration": 2,
-        "voter__n_epochs": 30,
-        "refine_rounds": 4,
-        "refine_epochs": 5,
-    },
-}
-
-# The fast preset plus the rescue (8 epochs of the refine model on the
-# unfiltered data, as long as the benchmark's final classifier): on the nine
-# strong-attack scenarios of the quick profile it defended all nine and lost
-# 1.7 points of clean accuracy instead of fast's 6.7 (benchmarks/README.md,
-# "What we learned"). The rescue's thresholds are ISPLFilter's defaults,
-# chosen on four scenarios of that profile.
-ISPL_PRESETS["fast-rescue"] = {**ISPL_PRESETS["fast"], "rescue_epochs": 8}
-
-# fast-rescue, then the trigger check decides alone when it finds a stamped
-# trigger: its carriers are removed and every other sample kept. It assumes
-# one attack whose trigger is the same pixel values on every poisoned image
-# (sklearn_ispl._trigger); where no trigger is found, fast-rescue's decision
-# stands.
-ISPL_PRESETS["fast-trigger"] = {
-    **ISPL_PRESETS["fast-rescue"],
-    "trigger_check": "replace",
-}
-
-# Nested estimators a flat ``name__param`` setting may need created first.
-_NESTED_DEFAULTS = {"voter": "BoostedComponentVoter"}
 
 # Parameters the harness sets on every defense that accepts them; they do
 # not change results (n_jobs, verbose) or are fixed by the run (seed, device).
@@ -216,12 +115,13 @@ def parse_defense_params(text, defense="isplfilter"):
     text : str or dict
         A dict (returned as a copy); JSON text of an object
         (``'{"n_runs": 2, "voter__n_epochs": 20}'``); ``@path`` of a file
-        holding such an object; or, for ISPLFilter, the name of one of
-        :data:`ISPL_PRESETS`. An ISPLFilter object may name a preset to
-        start from under the key ``"preset"``; its other keys override
-        that preset's settings (``'{"preset": "fast", "refine_folds": 4}'``).
+        holding such an object; or, for ISPLFilter, the name of a schedule
+        (``"auto"`` or one of :data:`sklearn_ispl.SCHEDULES`), which stands
+        for ``{"schedule": name}``. An ISPLFilter object may name its
+        schedule under ``"schedule"``; its other keys override that
+        schedule's settings (``'{"schedule": "medium", "refiner__n_folds": 4}'``).
     defense : str, default="isplfilter"
-        The defense the settings are for (to look up presets).
+        The defense the settings are for.
 
     Returns
     -------
@@ -238,17 +138,15 @@ def parse_defense_params(text, defense="isplfilter"):
     >>> from sklearn_ispl.benchmark import parse_defense_params
     >>> parse_defense_params('{"n_runs": 2}')
     {'n_runs': 2}
-    >>> parse_defense_params("digits")["voter__n_epochs"]
-    40
-    >>> parse_defense_params('{"preset": "fast", "refine_folds": 4}')["n_runs"]
-    2
+    >>> parse_defense_params("medium")
+    {'schedule': 'medium'}
     """
     if isinstance(text, dict):
         return dict(text)
     spec = _resolve_defense(defense)
     text = str(text).strip()
-    if spec.key == "isplfilter" and text in ISPL_PRESETS:
-        return dict(ISPL_PRESETS[text])
+    if spec.key == "isplfilter" and text in ("auto", *SCHEDULES):
+        return {"schedule": text}
     source = "JSON"
     if text.startswith("@"):
         path = Path(text[1:])
@@ -261,7 +159,7 @@ def parse_defense_params(text, defense="isplfilter"):
         params = json.loads(text)
     except json.JSONDecodeError as exc:
         presets = (
-            f" or a preset ({', '.join(ISPL_PRESETS)})"
+            f" or a schedule (auto, {', '.join(SCHEDULES)})"
             if spec.key == "isplfilter"
             else ""
         )
@@ -274,19 +172,6 @@ def parse_defense_params(text, defense="isplfilter"):
             f"Settings for {spec.key} must be a JSON object, got "
             f"{type(params).__name__}."
         )
-    if "preset" in params:
-        base = params.pop("preset")
-        if spec.key != "isplfilter":
-            raise ValueError(
-                f"Settings for {spec.key} cannot name a preset; only isplfilter "
-                "has presets."
-            )
-        if base not in ISPL_PRESETS:
-            raise ValueError(
-                f"Unknown ISPL preset {base!r} in the settings' 'preset' key; "
-                f"known: {', '.join(ISPL_PRESETS)}."
-            )
-        params = {**ISPL_PRESETS[base], **params}
     return params
 
 
@@ -307,48 +192,44 @@ def _for_scenario(params, eps):
     return resolved
 
 
-def _build_defense(cls, params, run_params, strict):
-    """Instantiate ``cls`` with flat (possibly nested) ``params``.
+def make_defense(cls, params, run_params, strict=True):
+    """Build the defense ``cls`` from flat (possibly nested) ``params``.
 
-    Returns the estimator, the settings applied and the settings ignored
-    (only when ``strict`` is False: names the class does not have).
+    Uses only the estimators' public ``set_params``: ``name__setting`` keys
+    reach nested parts (ISPLFilter takes ``voter__*``, ``refiner__*`` and
+    ``weak_learner__*`` even while the part is left to its schedule).
+    ``run_params`` (seed, jobs, device, verbosity) are set where the class
+    has them.
+
+    Returns
+    -------
+    estimator : object
+        The defense, unfitted.
+    applied : dict
+        The settings applied.
+    ignored : dict
+        Settings whose name the class lacks (only when ``strict`` is False;
+        with ``strict`` they raise ValueError).
     """
-    import sklearn_ispl
-
     estimator = cls()
-    plain = {k: v for k, v in params.items() if "__" not in k}
-    nested = {k: v for k, v in params.items() if "__" in k}
     accepted = estimator.get_params(deep=False)
-    ignored = {}
-    for name in list(plain):
-        if name not in accepted:
-            if strict:
-                raise ValueError(
-                    f"{cls.__name__} has no parameter {name!r}; valid: "
-                    f"{', '.join(sorted(accepted))}."
-                )
-            ignored[name] = plain.pop(name)
-    estimator.set_params(**plain)
-    for name in list(nested):
+    applied, ignored = {}, {}
+    for name, value in params.items():
         head = name.split("__", 1)[0]
         if head not in accepted:
             if strict:
-                raise ValueError(f"{cls.__name__} has no parameter {head!r}.")
-            ignored[name] = nested.pop(name)
+                raise ValueError(
+                    f"{cls.__name__} has no parameter {head!r}; valid: "
+                    f"{', '.join(sorted(accepted))}."
+                )
+            ignored[name] = value
             continue
-        if getattr(estimator, head) is None and head in _NESTED_DEFAULTS:
-            estimator.set_params(
-                **{head: getattr(sklearn_ispl, _NESTED_DEFAULTS[head])()}
-            )
-    if nested:
-        try:
-            estimator.set_params(**nested)
-        except ValueError as exc:
-            raise ValueError(
-                f"Cannot set {sorted(nested)} on {cls.__name__}: {exc}"
-            ) from None
+        applied[name] = value
+    try:
+        estimator.set_params(**applied)
+    except ValueError as exc:
+        raise ValueError(f"Cannot set {sorted(applied)} on {cls.__name__}: {exc}") from None
     for name, value in run_params.items():
         if name in accepted:
             estimator.set_params(**{name: value})
-    applied = {**plain, **nested}
     return estimator, applied, ignored

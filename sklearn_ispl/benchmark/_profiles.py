@@ -34,7 +34,8 @@ class BenchmarkProfile:
         :func:`~sklearn_ispl.make_weak_learner` (e.g. ``module__n_filters``).
     defense_params : dict
         Per defense key, its settings: a dict, or for ``isplfilter`` the
-        name of an :data:`ISPL_PRESETS` entry. A value
+        name of a schedule (:data:`sklearn_ispl.SCHEDULES` or ``"auto"``). A
+        value
         ``{"per_eps": {"0.05": a, "0.1": b, "0.2": c}}`` is resolved per
         scenario by its eps. Settings a defense class does not have are
         skipped with a note (the baselines are written separately); settings
@@ -69,6 +70,18 @@ class BenchmarkProfile:
         )
 
 
+# The smallest settings that still run every stage with some effect; for the
+# smoke profile and the tests, not for measurements.
+_SMOKE_ISPL = {
+    "n_runs": 1,
+    "n_components": 4,
+    "warmup_epochs": 4,
+    "epochs_per_iteration": 2,
+    "voter__n_epochs": 30,
+    "refiner__n_rounds": 4,
+    "refiner__n_epochs": 5,
+}
+
 _FINAL = {"module__n_filters": 32, "module__n_hidden": 128, "lr": 1e-3}
 
 # Spectral Signatures removes 1.5 times the expected poison share of a class;
@@ -101,7 +114,7 @@ PROFILES = {
         min_contrast=0,
         final_epochs=20,
         final_params={"module__n_filters": 16, "module__n_hidden": 64, "lr": 1e-3},
-        defense_params={"isplfilter": "smoke", **_CPU_BASELINES},
+        defense_params={"isplfilter": _SMOKE_ISPL, **_CPU_BASELINES},
         # Two eps = 20% scenarios whose drawn trigger is bright on digits:
         # an X (1 -> 3) and an L (7 -> 4).
         scenarios=(5, 17),
@@ -116,7 +129,7 @@ PROFILES = {
         min_contrast=0,
         final_epochs=8,
         final_params=dict(_FINAL),
-        defense_params={"isplfilter": "fast", **_CPU_BASELINES},
+        defense_params={"isplfilter": "auto", **_CPU_BASELINES},
     ),
     "full": BenchmarkProfile(
         name="full",

@@ -13,10 +13,10 @@ import numpy as np
 from ..metrics import clean_accuracy, filter_report
 from ._data import _evaluate, _FinalModel, _load_data
 from ._defenses import (
-    _build_defense,
     _for_scenario,
     _resolve_defense,
     available_defenses,
+    make_defense,
     parse_defense_params,
 )
 from ._profiles import get_profile
@@ -435,7 +435,7 @@ def _run_defense(
     entry = {"class": spec.class_name, "params": _jsonable(params), "run": run_index}
     try:
         resolved = _for_scenario(params, scenario.eps)
-        defense, applied, ignored = _build_defense(cls, resolved, run_params, strict)
+        defense, applied, ignored = make_defense(cls, resolved, run_params, strict)
         if ignored:
             entry["ignored_params"] = _jsonable(ignored)
             logger.warning(

@@ -1,9 +1,9 @@
-"""Trigger check: find kept samples that carry what the removed poison shares.
+"""Stamped-trigger check: find kept samples that carry what removed poison shares.
 
 A dirty-label backdoor stamps one trigger on every poisoned image: the same
 values at the same pixels. The poison carries the target label and looks
 like the source class. The vote, the refine stage and the trigger-blind
-judge (:func:`sklearn_ispl._refine.blind_judge`) remove most of it, since
+judge (:class:`TriggerBlindJudge`) remove most of it, since
 its look contradicts its label; the few that pass, or that the rescue gives
 back, are enough on tens of thousands of images to teach a classifier part
 of the trigger.
@@ -18,24 +18,30 @@ trigger when it has every trigger feature's level. The pair is acted on
 when at least ``SHARE`` of its group carries the trigger, at most ``RARE``
 of the kept samples of the other labels and at most ``LABEL_SHARE`` of
 those of label ``t`` do; the samples of label ``t`` that carry it are
-its *carriers*. The filter then removes the kept carriers
-(``trigger_check="add"``), or lets the found trigger decide alone: the
-carriers are removed and every other sample is kept
-(``trigger_check="replace"``).
+its *carriers*. The check then removes the kept carriers (``mode="add"``),
+or lets the found trigger decide alone: the carriers are removed and every
+other sample is kept (``mode="replace"``).
 
 Natural images share no exact level at a pixel across most of a group,
 except where they are background; and the kept samples of other classes
 share such background too, which the ``RARE`` bar excludes. A stamped
 trigger is an exact level that the clean images of every class rarely have
 at that pixel. On all 60,000 Fashion-MNIST images, the check found the
-trigger of each of three attacks (an X of intensity 197 or 148, an L of
-192), with no other pair acted on, and its carriers were the poison
-(``benchmarks/README.md``). It cannot find a trigger whose values vary
+trigger of stamped attacks with no other pair acted on (the benchmarks
+page). It cannot find a trigger whose values vary
 from image to image (blended, noisy or compressed triggers), nor one drawn
 in a level that is common at its position (a black patch on background).
 """
 
+from numbers import Integral
+
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .._stages import ExtraStage
+from ._judge import blind_judge
+
+__all__ = ["StampedTriggerCheck", "trigger_check"]
 
 # Groups smaller than this are too few for a shared level to mean anything:
 # groups of 5-7 clean images shared one at some pixel on 6,000 Fashion-MNIST
@@ -51,6 +57,79 @@ RARE = 0.05
 # it: more is a feature of the class, not poison that slipped through.
 LABEL_SHARE = 0.25
 LEVELS = 256
+
+
+class StampedTriggerCheck(ExtraStage):
+    """Remove kept samples that carry a stamped trigger the removed poison shows.
+
+    .. warning:: Experimental, and it reads the trigger's exact pixel values
+       (see :mod:`sklearn_ispl.experimental`).
+
+    Runs after every other stage. The removed samples of each label that a
+    trigger-blind judge calls one other class form a group; where most of a
+    group shares exact values at pixels where kept samples of other labels
+    rarely have them, the samples of that label that carry them all are the
+    trigger's carriers. It finds only triggers stamped with the same values
+    on every poisoned image; a blended or varying trigger is not found.
+
+    Parameters
+    ----------
+    mode : {"add", "replace"}, default="add"
+        "add": the kept carriers are removed too. "replace": when a trigger
+        is found it alone decides (carriers out, every other sample kept),
+        which assumes a single stamped attack: a second, unstamped one would
+        be kept. When none is found the decision of the other stages stands.
+    n_neighbors : int, default=15
+        Neighbours of the judge that groups the samples, when no
+        :class:`TriggerBlindJudge` ran before this stage.
+    n_components : int, default=20
+        Principal components of that judge.
+
+    Attributes
+    ----------
+    pairs_ : list of dict
+        The (given label, look) pairs examined: ``label`` and ``look``
+        (class labels), ``group`` (removed samples with that label and look),
+        ``features`` (the positions shared, as ``(channel, row, column)`` for
+        images and ``(column,)`` for rows), ``levels`` (their values on 256
+        levels of the data's range), ``share`` (of the group that has them
+        all), ``found`` (whether they passed the check's bars), ``carriers``
+        and ``kept`` (of the carriers, how many the other stages kept).
+    carriers_ : ndarray of bool of shape (n_samples,)
+        The carriers of every trigger found.
+    """
+
+    _parameter_constraints: dict = {
+        "mode": [StrOptions({"add", "replace"})],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, mode="add", n_neighbors=15, n_components=20):
+        self.mode = mode
+        self.n_neighbors = n_neighbors
+        self.n_components = n_components
+
+    def after_refine(self, state):
+        look = state.look
+        if look is None:
+            # The judge's neighbours only group the removed samples here.
+            look = blind_judge(
+                state.data, self.n_neighbors, self.n_components, state.seed()
+            ).argmax(axis=1)
+        # The rescue's give-backs stay evidence of what the poison shares.
+        carriers, pairs = trigger_check(
+            state.data, state.keep, look, removed=~state.keep | ~state.refine_keep
+        )
+        if self.mode == "add":
+            state.keep = state.keep & ~carriers
+        elif carriers.any():
+            state.keep = ~carriers
+        for pair in pairs:
+            pair["label"] = state.classes[pair["label"]]
+            pair["look"] = state.classes[pair["look"]]
+        self.pairs_ = pairs
+        self.carriers_ = carriers
 
 
 def trigger_check(data, keep, look, removed=None):

@@ -1,0 +1,128 @@
+"""The rescue: give back removed samples that a model of all the data half-fits.
+
+The refine stage removes hard clean samples of confusable classes along with
+the poison. The rescue looks at the removed samples through a model trained
+on the *unfiltered* data, the learning dynamics ISPL itself builds on, and
+through the refine model's own support. Poison falls into one of three kinds
+there. Its trigger is learned: the unfiltered model fits it confidently at
+some epoch. Its trigger is never learned: the unfiltered model keeps
+contradicting it, as it would a mislabelled sample. Its trigger is learned
+slowly: the unfiltered model's probability hovers in the middle like a hard
+clean sample's, but the refine model, which never saw the trigger,
+contradicts the label with near certainty, where it leaves a hard clean
+sample some probability. So a removed sample comes back when the unfiltered
+model's highest probability of its label over the epochs lies in
+``[low, high)`` and the refine model's support for the label is at least
+``min_support``.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils._param_validation import Interval
+
+from .._learners import build_learner
+from .._stages import ExtraStage
+
+__all__ = ["Rescue", "label_fit_trace", "rescue"]
+
+
+class Rescue(ExtraStage):
+    """Give back removed samples that neither model rules out.
+
+    .. warning:: Experimental, a deviation from the paper (see
+       :mod:`sklearn_ispl.experimental`).
+
+    After the refine stage, a fresh copy of the refine model trains on every
+    sample, unfiltered, for ``n_epochs`` epochs, reading each sample's
+    probability of its label after every epoch. A removed sample comes back
+    when the highest of these readings lies within ``bounds`` and the refine
+    model's support for its label is at least ``min_support``; when a
+    trigger-blind judge ran before it, only samples the judge backs come
+    back. Its bounds were chosen on a few Fashion-MNIST scenarios.
+
+    Parameters
+    ----------
+    n_epochs : int, default=8
+        Epochs of the model of all the data; on a few thousand images, as
+        long as the model that will learn from the filtered data.
+    bounds : tuple of (float, float), default=(0.5, 0.95)
+        ``(low, high)`` with ``0 <= low < high <= 1``.
+    min_support : float in [0, 1], default=1e-3
+        The refine model's smoothed probability of a removed sample's label
+        must be at least this (ignored when no refine round ran).
+
+    Attributes
+    ----------
+    scores_ : ndarray of shape (n_samples, n_epochs)
+        Each sample's probability of its label after each epoch.
+    rescued_ : ndarray of bool of shape (n_samples,)
+        The samples it gave back.
+    """
+
+    _parameter_constraints: dict = {
+        "n_epochs": [Interval(Integral, 1, None, closed="left")],
+        "bounds": [tuple, list],
+        "min_support": [Interval(Real, 0, 1, closed="both")],
+    }
+
+    def __init__(self, n_epochs=8, bounds=(0.5, 0.95), min_support=1e-3):
+        self.n_epochs = n_epochs
+        self.bounds = bounds
+        self.min_support = min_support
+
+    def _validate_params(self):
+        super()._validate_params()
+        bounds = self.bounds
+        if not (
+            len(bounds) == 2
+            and all(isinstance(v, Real) and not isinstance(v, bool) for v in bounds)
+            and 0 <= bounds[0] < bounds[1] <= 1
+        ):
+            raise ValueError(
+                "Rescue bounds must be two numbers (low, high) with "
+                f"0 <= low < high <= 1; got {bounds!r}."
+            )
+        if isinstance(self.n_epochs, bool):
+            raise ValueError(f"Rescue n_epochs must be an int; got {self.n_epochs!r}.")
+
+    def after_refine(self, state):
+        trace = label_fit_trace(
+            state.data, state.refine_learner, state.seed(), state.device, self.n_epochs
+        )
+        rescued = rescue(
+            state.keep, trace, state.support, self.bounds, self.min_support
+        )
+        if state.backed is not None:
+            # Once the refine models have half learned a trigger their support
+            # no longer rules its poison out; a blind judge never learns it.
+            rescued &= state.keep | state.backed
+        self.scores_ = trace
+        self.rescued_ = rescued & ~state.keep
+        state.keep = rescued
+
+
+def label_fit_trace(data, weak_learner, seed, device, epochs):
+    """Probability of each sample's label under a model trained on all samples.
+
+    Returns an array of shape (n_samples, epochs): each sample's predicted
+    probability of its given label after each epoch.
+    """
+    learner = build_learner(weak_learner, data, seed, device)
+    rows = np.arange(len(data))
+    trace = np.empty((len(data), epochs))
+    for epoch in range(epochs):
+        learner.fit_epochs(rows, 1)
+        trace[:, epoch] = learner.predict_proba(rows)[rows, data.y]
+    return trace
+
+
+def rescue(keep, trace, support, bounds, min_support):
+    """``keep`` plus the removed samples neither model contradicts or fits.
+
+    A NaN support (no refine round ran) does not block the rescue.
+    """
+    low, high = bounds
+    peak = trace.max(axis=1)
+    backed = np.isnan(support) | (support >= min_support)
+    return keep | ((peak >= low) & (peak < high) & backed)

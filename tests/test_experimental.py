@@ -1,0 +1,214 @@
+"""The experimental stages composed into ISPLFilter: what each sees and does.
+
+Each stage's own rule is tested on its function (test_refine.py for the
+judge and the rescue, test_trigger.py for the stamped-trigger check); these
+tests check the composition: what the filter hands a stage, what the stage
+changes, and that the stages before it decide the same.
+"""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import SGDClassifier
+
+from sklearn_ispl import BoostedComponentVoter, ISPLFilter
+from sklearn_ispl.experimental import (
+    ExtraStage,
+    Rescue,
+    StampedTriggerCheck,
+    TriggerBlindJudge,
+)
+from sklearn_ispl.experimental import _trigger as trigger_module
+from sklearn_ispl.experimental._rescue import rescue
+
+
+def _linear(**params):
+    """A fast defense: linear weak learners on the flattened images."""
+    settings = dict(
+        weak_learner=SGDClassifier(loss="log_loss", alpha=1e-3),
+        n_runs=2,
+        n_components=4,
+        warmup_epochs=2,
+        epochs_per_iteration=2,
+        voter=BoostedComponentVoter(n_epochs=5),
+        refiner__n_rounds=2,
+        refiner__n_epochs=2,
+        extra_stages=[],
+        random_state=0,
+    )
+    settings.update(params)
+    return ISPLFilter(**settings)
+
+
+@pytest.fixture(scope="module")
+def plain(poisoned_digits):
+    X, y, _, _ = poisoned_digits
+    return _linear().fit(X, y)
+
+
+class _Recorder(ExtraStage):
+    """Records what the filter hands the stages."""
+
+    def before_refine(self, state):
+        self.start_ = state.start.copy()
+        self.trainable_ = state.trainable.copy()
+
+    def after_refine(self, state):
+        self.keep_ = state.keep.copy()
+
+
+def test_every_extra_stage_is_an_experimental_estimator():
+    for stage in (TriggerBlindJudge(), Rescue(), StampedTriggerCheck()):
+        assert isinstance(stage, ExtraStage)
+        assert "Experimental" in type(stage).__doc__
+        assert clone(stage).get_params() == stage.get_params()
+
+
+def test_blind_judge_narrows_training_and_vetoes(poisoned_digits, plain):
+    X, y, _, _ = poisoned_digits
+    judge = TriggerBlindJudge(n_neighbors=10, n_components=15)
+    blind = _linear(extra_stages=[judge, _Recorder()]).fit(X, y)
+    fitted, seen = blind.extra_stages_
+    assert fitted is not judge and not hasattr(judge, "scores_")
+    scores, backed = fitted.scores_, fitted.backed_
+    assert ((scores >= 0) & (scores <= 1)).all()
+    assert 0 < backed.sum() < len(y)
+    # Backed: no other class has more of the neighbours than the label.
+    assert backed[scores > 0.5].all() and not backed[scores == 0].any()
+    np.testing.assert_array_equal(seen.trainable_, backed)
+    np.testing.assert_array_equal(seen.start_, blind.vote_keep_mask_)
+    assert not (blind.keep_mask_ & ~backed).any()
+    assert not (blind.refine_keep_mask_ & ~backed).any()
+    # Same seeds up to the vote: the judge only narrows what follows.
+    np.testing.assert_array_equal(blind.vote_keep_mask_, plain.vote_keep_mask_)
+    # Without the veto the judge narrows training, not the keeping.
+    unvetoed = _linear(
+        extra_stages=[TriggerBlindJudge(n_neighbors=10, n_components=15, veto=False)]
+    ).fit(X, y)
+    np.testing.assert_array_equal(unvetoed.keep_mask_, unvetoed.refine_keep_mask_)
+    assert (unvetoed.keep_mask_ & ~backed).any()
+    np.testing.assert_array_equal(unvetoed.keep_mask_ & backed, blind.keep_mask_)
+    assert "TriggerBlindJudge" in blind.stage_times_
+
+
+def test_rescue_only_gives_back_what_the_refine_stage_removed(poisoned_digits, plain):
+    X, y, _, _ = poisoned_digits
+    bounds = [0.2, 0.99]  # a list, as JSON settings give it
+    rescued = _linear(extra_stages=[Rescue(n_epochs=2, bounds=bounds)]).fit(X, y)
+    (stage,) = rescued.extra_stages_
+    # Same seed: the stages before the rescue decide the same.
+    np.testing.assert_array_equal(rescued.refine_keep_mask_, plain.keep_mask_)
+    np.testing.assert_array_equal(rescued.refine_scores_, plain.refine_scores_)
+    assert stage.scores_.shape == (len(y), 2)
+    expected = rescue(
+        rescued.refine_keep_mask_, stage.scores_, rescued.refine_scores_, bounds, 1e-3
+    )
+    np.testing.assert_array_equal(rescued.keep_mask_, expected)
+    np.testing.assert_array_equal(
+        stage.rescued_, rescued.keep_mask_ & ~rescued.refine_keep_mask_
+    )
+    assert stage.rescued_.any()
+    assert set(rescued.stage_times_) == {"partition", "vote", "refine", "Rescue"}
+    # A floor no removed sample's support reaches gives nothing back.
+    strict = _linear(extra_stages=[Rescue(n_epochs=2, bounds=bounds, min_support=1)])
+    np.testing.assert_array_equal(strict.fit(X, y).keep_mask_, plain.keep_mask_)
+
+
+def test_rescue_gives_back_only_what_a_blind_judge_backs(poisoned_digits):
+    X, y, _, _ = poisoned_digits
+    bounds = (0.2, 0.99)
+    judge = TriggerBlindJudge(n_neighbors=10, n_components=15, veto=False)
+    rescued = _linear(extra_stages=[judge, Rescue(n_epochs=2, bounds=bounds)])
+    rescued.fit(X, y)
+    fitted_judge, fitted_rescue = rescued.extra_stages_
+    unrestricted = rescue(
+        rescued.refine_keep_mask_,
+        fitted_rescue.scores_,
+        rescued.refine_scores_,
+        bounds,
+        1e-3,
+    )
+    given_back = rescued.keep_mask_ & ~rescued.refine_keep_mask_
+    assert given_back.any() and (given_back <= unrestricted).all()
+    # Samples the judge outvotes stay out, where the rescue alone would give
+    # them back.
+    assert not (given_back & ~fitted_judge.backed_).any()
+    assert (unrestricted & ~fitted_judge.backed_).any()
+
+
+def test_trigger_check_acts_after_every_other_stage(monkeypatch, poisoned_digits):
+    X, y, _, _ = poisoned_digits
+    labels = np.array([f"digit {c}" for c in range(10)])[y]
+    judge = TriggerBlindJudge(n_neighbors=10, n_components=15)
+    blind = _linear(extra_stages=[judge]).fit(X, labels)
+    seen = []
+    entry = {"label": 8, "look": 0, "group": 40, "found": True, "kept": 5}
+
+    def spy(data, keep, look, removed):
+        seen.append({"keep": keep.copy(), "look": look.copy(), "removed": removed})
+        carriers = np.zeros(len(keep), dtype=bool)
+        carriers[np.flatnonzero(keep)[:5]] = True
+        carriers[np.flatnonzero(~keep)[:5]] = True
+        return carriers, [dict(entry)]
+
+    monkeypatch.setattr(trigger_module, "trigger_check", spy)
+    added = _linear(extra_stages=[judge, StampedTriggerCheck("add")]).fit(X, labels)
+    # It sees the kept set of every other stage, the judge's look, and what
+    # the refine stage or the end removed.
+    np.testing.assert_array_equal(seen[0]["keep"], blind.keep_mask_)
+    np.testing.assert_array_equal(added.refine_keep_mask_, blind.refine_keep_mask_)
+    np.testing.assert_array_equal(
+        seen[0]["removed"], ~blind.keep_mask_ | ~blind.refine_keep_mask_
+    )
+    look = blind.extra_stages_[0].look_
+    np.testing.assert_array_equal(
+        np.array([f"digit {c}" for c in range(10)])[seen[0]["look"]], look
+    )
+    expected = blind.keep_mask_.copy()
+    expected[np.flatnonzero(blind.keep_mask_)[:5]] = False
+    np.testing.assert_array_equal(added.keep_mask_, expected)
+    check = added.extra_stages_[1]
+    assert check.pairs_ == [{**entry, "label": "digit 8", "look": "digit 0"}]
+
+    # "replace": the carriers alone are removed.
+    replaced = _linear(extra_stages=[judge, StampedTriggerCheck("replace")])
+    replaced.fit(X, labels)
+    carriers = np.zeros(len(y), dtype=bool)
+    carriers[np.flatnonzero(blind.keep_mask_)[:5]] = True
+    carriers[np.flatnonzero(~blind.keep_mask_)[:5]] = True
+    np.testing.assert_array_equal(replaced.keep_mask_, ~carriers)
+
+    # Without a judge before it, a judge of its own groups the samples; it
+    # vetoes nothing, and every stage before the check decides the same.
+    plain = _linear().fit(X, labels)
+    alone = _linear(extra_stages=[StampedTriggerCheck("add")]).fit(X, labels)
+    np.testing.assert_array_equal(seen[2]["keep"], plain.keep_mask_)
+    assert (seen[2]["look"] != y).any()
+    assert (seen[2]["look"] == y).mean() > 0.8
+    expected = plain.keep_mask_.copy()
+    expected[np.flatnonzero(plain.keep_mask_)[:5]] = False
+    np.testing.assert_array_equal(alone.keep_mask_, expected)
+
+
+def test_replace_keeps_the_decision_when_no_trigger_is_found(
+    monkeypatch, poisoned_digits, plain
+):
+    X, y, _, _ = poisoned_digits
+    monkeypatch.setattr(
+        trigger_module,
+        "trigger_check",
+        lambda data, keep, look, removed: (np.zeros(len(keep), dtype=bool), []),
+    )
+    replaced = _linear(extra_stages=[StampedTriggerCheck("replace")]).fit(X, y)
+    assert not replaced.keep_mask_.all()
+    np.testing.assert_array_equal(replaced.keep_mask_, plain.keep_mask_)
+
+
+def test_large_schedule_runs_the_blind_judge(poisoned_digits):
+    X, y, _, _ = poisoned_digits
+    ispl = _linear(schedule="large", extra_stages=None, partition_samples=1.0)
+    ispl.fit(X, y)
+    (judge,) = ispl.extra_stages_
+    assert isinstance(judge, TriggerBlindJudge) and judge.veto
+    assert not (ispl.keep_mask_ & ~judge.backed_).any()
+    assert ispl.schedule_["schedule"] == "large"
