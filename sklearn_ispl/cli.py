@@ -4,7 +4,9 @@
   :class:`~sklearn_ispl.ISPLFilter`, and compare a classifier trained on all
   samples with one trained on the kept samples.
 - ``filter``: filter the arrays ``X``, ``y`` of an ``.npz`` file and write the
-  kept samples, the keep mask and the scores to another.
+  kept samples, the keep mask and the scores to another: never over the
+  input, over an existing file only with ``--overwrite``, and all at once
+  (an interrupted run leaves no partial file).
 - ``bench``: run (or resume) the benchmark of :mod:`sklearn_ispl.benchmark`.
 
 Also reachable as ``python -m sklearn_ispl``.
@@ -13,8 +15,13 @@ Also reachable as ``python -m sklearn_ispl``.
 import argparse
 import json
 import logging
+import math
+import os
+import re
 import shlex
+import stat
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -23,43 +30,218 @@ import numpy as np
 
 __all__ = ["main"]
 
-#: ISPLFilter settings of ``demo``: about a minute on 2 CPU cores.
-DEMO_FILTER_PARAMS = {
-    "n_runs": 2,
-    "n_components": 8,
-    "voter__n_epochs": 40,
-    "refine_rounds": 6,
-}
 #: Epochs and skorch settings of the demo's final classifier (the smoke
 #: benchmark's: a small CNN that reaches about 97% on clean digits).
 DEMO_FINAL_EPOCHS = 20
 DEMO_FINAL_PARAMS = {"module__n_filters": 16, "module__n_hidden": 64}
 
+
+class _Parser(argparse.ArgumentParser):
+    """Argument parser whose errors are a single line on stderr.
+
+    A user error must read as one message, not as a usage block (argparse's
+    default) or a traceback; ``--help`` still shows the usage.
+    """
+
+    def error(self, message):
+        """Print ``message`` on one line to stderr and exit with status 2.
+
+        Parameters
+        ----------
+        message : str
+            What went wrong; runs of whitespace (newlines included) are
+            joined into single spaces.
+        """
+        text = " ".join(str(message).split())
+        self.exit(2, f"{self.prog}: error: {text}\n")
+
+
+def _int_at_least(low):
+    """Argparse type: an int no smaller than ``low``."""
+
+    def parse(text):
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    # argparse names the type in "invalid int value: 'x'".
+    parse.__name__ = "int"
+    return parse
+
+
+def _real_in(low, high, low_closed, high_closed):
+    """Argparse type: a finite float in an interval of the given closedness."""
+    interval = f"{'[' if low_closed else '('}{low}, {high}{']' if high_closed else ')'}"
+
+    def parse(text):
+        value = float(text)
+        inside = (
+            math.isfinite(value)
+            and (low <= value if low_closed else low < value)
+            and (value <= high if high_closed else value < high)
+        )
+        if not inside:
+            raise argparse.ArgumentTypeError(f"must be in {interval}, got {text!r}")
+        return value
+
+    parse.__name__ = "float"
+    return parse
+
+
+def _n_jobs(text):
+    """Argparse type: joblib's ``n_jobs``, any int but 0 (-1: all cores)."""
+    value = int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(
+            "must not be 0 (1: no parallel jobs, -1: one per core)"
+        )
+    return value
+
+
+_n_jobs.__name__ = "int"
+
+
+def _seed(text):
+    """Argparse type: a seed numpy's ``RandomState`` accepts, 0 to 2**32 - 1."""
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be in 0 .. {2**32 - 1}, got {value}")
+    return value
+
+
+_seed.__name__ = "int"
+
+# No leading zeros in the index: torch refuses them.
+_DEVICE_PATTERN = re.compile(r"cpu|mps|cuda(?::(?:0|[1-9][0-9]*))?")
+
+
+def _device(text):
+    """Argparse type: a torch device this machine has.
+
+    Checked up front so that a missing GPU is reported before any data is
+    read or any training starts, not as a torch error deep inside a fit.
+    """
+    if not _DEVICE_PATTERN.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"must be cpu, cuda, cuda:N (N = 0, 1, ...) or mps, got {text!r}"
+        )
+    if text == "cpu":
+        return text
+    import torch
+
+    if text == "mps":
+        if not torch.backends.mps.is_available():
+            raise argparse.ArgumentTypeError(
+                "'mps': torch sees no Apple GPU (MPS) on this machine; use cpu"
+            )
+        return text
+    if not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: torch sees no CUDA GPU on this machine; use cpu"
+        )
+    index = int(text.partition(":")[2] or 0)
+    count = torch.cuda.device_count()
+    if index >= count:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: this machine has {count} CUDA device(s), cuda:0 to "
+            f"cuda:{count - 1}"
+        )
+    return text
+
+
+#: Values of ``--voting``: BoostedComponentVoter's ``voting``.
+VOTING_CHOICES = ("sample", "component", "competent")
+
 _ISPL_OPTIONS = (
-    # (option, ISPLFilter parameter, type, help)
-    ("--n-runs", "n_runs", int, "independent ISPL runs (paper: 3)"),
-    ("--n-components", "n_components", int, "components per run (paper: 8)"),
-    ("--warmup-epochs", "warmup_epochs", int, "warm-up epochs per round (paper: 8)"),
+    # (option, ISPLFilter parameter, add_argument keywords, help). The types
+    # repeat the filter's parameter constraints so that a bad value is
+    # refused while parsing: some (the voter's) are otherwise checked only
+    # after minutes of training.
+    (
+        "--n-runs",
+        "n_runs",
+        {"type": _int_at_least(1)},
+        "independent ISPL runs (paper: 3)",
+    ),
+    (
+        "--n-components",
+        "n_components",
+        {"type": _int_at_least(1)},
+        "components per run (paper: 8)",
+    ),
+    (
+        "--warmup-epochs",
+        "warmup_epochs",
+        {"type": _int_at_least(0)},
+        "warm-up epochs per round (paper: 8)",
+    ),
     (
         "--epochs-per-iteration",
         "epochs_per_iteration",
-        int,
+        {"type": _int_at_least(1)},
         "epochs after each trim (paper: 4)",
     ),
-    ("--expansion", "expansion", float, "expansion factor alpha in (0, 1] (0.25)"),
-    ("--momentum", "momentum", float, "loss smoothing in [0, 1) (0.9)"),
-    ("--class-floor", "class_floor", float, "per-class kept share (0.125)"),
-    ("--vote-epochs", "voter__n_epochs", int, "epochs per component learner (40)"),
-    ("--voting", "voter__voting", str, "'sample' (default) or 'component'"),
-    ("--min-votes", "voter__min_votes", int, "votes the winning label needs (2)"),
-    ("--refine-rounds", "refine_rounds", int, "self-training rounds (paper: 20)"),
-    ("--refine-epochs", "refine_epochs", int, "epochs per self-training round (5)"),
-    ("--refine-momentum", "refine_momentum", float, "prediction smoothing (0.8)"),
+    (
+        "--expansion",
+        "expansion",
+        {"type": _real_in(0, 1, False, True)},
+        "expansion factor alpha in (0, 1] (0.25)",
+    ),
+    (
+        "--momentum",
+        "momentum",
+        {"type": _real_in(0, 1, True, False)},
+        "loss smoothing in [0, 1) (0.9)",
+    ),
+    (
+        "--class-floor",
+        "class_floor",
+        {"type": _real_in(0, 1, True, True)},
+        "per-class kept share in [0, 1] (0.125)",
+    ),
+    (
+        "--vote-epochs",
+        "voter__n_epochs",
+        {"type": _int_at_least(1)},
+        "epochs per component learner (40)",
+    ),
+    (
+        "--voting",
+        "voter__voting",
+        {"choices": VOTING_CHOICES},
+        "how the component learners vote: 'sample' (default), 'component' or "
+        "'competent'",
+    ),
+    (
+        "--min-votes",
+        "voter__min_votes",
+        {"type": _int_at_least(1)},
+        "votes the winning label needs (2)",
+    ),
+    (
+        "--refine-rounds",
+        "refiner__n_rounds",
+        {"type": _int_at_least(0)},
+        "self-training rounds (paper: 20)",
+    ),
+    (
+        "--refine-epochs",
+        "refiner__n_epochs",
+        {"type": _int_at_least(1)},
+        "epochs per self-training round (5)",
+    ),
+    (
+        "--refine-momentum",
+        "refiner__momentum",
+        {"type": _real_in(0, 1, True, False)},
+        "prediction smoothing in [0, 1) (0.8)",
+    ),
 )
 
 
 def _build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sklearn-ispl",
         description="Backdoor-poisoning defenses as scikit-learn sample filters.",
     )
@@ -77,7 +259,8 @@ def _build_parser():
             "a held-out test split."
         ),
     )
-    demo.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    demo.add_argument("--seed", type=_seed, default=0, help="random seed (0)")
+    _add_schedule(demo)
     _add_common(demo)
     demo.set_defaults(subparser=demo)
 
@@ -87,12 +270,23 @@ def _build_parser():
         description=(
             "Read arrays X and y from an .npz file (no pickled objects), fit "
             "ISPLFilter, and write the kept X and y, keep_mask and scores "
-            "(share of votes for each sample's label) to the output .npz."
+            "(share of votes for each sample's label) to the output .npz. The "
+            "output is checked before training: it may not be the input, and "
+            "may replace an existing file only with --overwrite."
         ),
     )
     filt.add_argument("input", type=Path, help=".npz file with arrays X and y")
     filt.add_argument(
-        "-o", "--output", type=Path, required=True, help="output .npz file"
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="output .npz file (written as named; never the input file)",
+    )
+    filt.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the output file if it exists",
     )
     filt.add_argument(
         "--image-shape",
@@ -101,15 +295,16 @@ def _build_parser():
         metavar="N",
         help="H W or H W C, when X holds one flattened image per row",
     )
+    _add_schedule(filt)
+    for option, _, keywords, text in _ISPL_OPTIONS:
+        filt.add_argument(option, help=text, **keywords)
+    filt.add_argument("--seed", type=_seed, default=0, help="random seed (0)")
     filt.add_argument(
-        "--preset",
-        default="fast",
-        help="base ISPLFilter settings: fast (the defaults), paper, digits or smoke",
+        "--device",
+        type=_device,
+        default="cpu",
+        help="torch device: cpu (default), cuda, cuda:N or mps",
     )
-    for option, _, kind, text in _ISPL_OPTIONS:
-        filt.add_argument(option, type=kind, help=text)
-    filt.add_argument("--seed", type=int, default=0, help="random seed (0)")
-    filt.add_argument("--device", default="cpu", help="torch device (cpu)")
     _add_common(filt)
     filt.set_defaults(subparser=filt)
 
@@ -146,12 +341,16 @@ def _build_parser():
         default=[],
         metavar="NAME=SETTINGS",
         help="settings of one defense: JSON object, @file.json or (isplfilter) "
-        "a preset name; an isplfilter object may start from a preset with "
-        '"preset"; repeatable. E.g. isplfilter=\'{"n_runs": 2}\' or '
-        'isplfilter=\'{"preset": "fast", "refine_folds": 4}\'',
+        "a schedule name; an isplfilter object may name its schedule under "
+        '"schedule"; repeatable. E.g. isplfilter=\'{"n_runs": 2}\' or '
+        'isplfilter=\'{"schedule": "medium", "refiner__n_folds": 4}\'',
     )
     bench.add_argument("--n-train", type=int, help="override the training subset size")
-    bench.add_argument("--device", help="torch device (default: the profile's)")
+    bench.add_argument(
+        "--device",
+        type=_device,
+        help="torch device: cpu, cuda, cuda:N or mps (default: the profile's)",
+    )
     bench.add_argument("--data-path", type=Path, help="folder of Fashion-MNIST files")
     bench.add_argument(
         "--list", action="store_true", help="list the scenarios and defenses; run none"
@@ -160,7 +359,7 @@ def _build_parser():
         "--quiet", action="store_true", help="no progress lines (the log has them)"
     )
     bench.add_argument(
-        "--n-jobs", type=int, default=None, help="parallel jobs per defense (1)"
+        "--n-jobs", type=_n_jobs, default=None, help="parallel jobs per defense (1)"
     )
     _add_threads(bench)
     bench.set_defaults(subparser=bench)
@@ -169,7 +368,7 @@ def _build_parser():
 
 def _add_common(subparser):
     subparser.add_argument(
-        "--n-jobs", type=int, default=None, help="parallel trainings (joblib; 1)"
+        "--n-jobs", type=_n_jobs, default=None, help="parallel trainings (joblib; 1)"
     )
     _add_threads(subparser)
     subparser.add_argument(
@@ -189,7 +388,8 @@ def main(argv=None):
     -------
     status : int
         0 on success. Usage and input errors exit with status 2 (raising
-        :class:`SystemExit`), as argparse does.
+        :class:`SystemExit`), as argparse does, after a one-line message on
+        stderr.
     """
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -202,6 +402,20 @@ def main(argv=None):
     if args.command == "filter":
         return _filter(args, sub)
     return _bench(args, sub, command)
+
+
+def _add_schedule(subparser):
+    from ._schedules import SCHEDULES
+
+    names = ["auto", *SCHEDULES]
+    subparser.add_argument(
+        "--schedule",
+        default="auto",
+        choices=names,
+        help="named ISPLFilter settings: auto (the default: chosen from the "
+        "number of samples), paper (appendix B.1), small, medium or large; "
+        "options below override single settings",
+    )
 
 
 def _add_threads(subparser):
@@ -237,7 +451,7 @@ def _demo(args):
 
     from . import ISPLFilter
     from .attacks import BackdoorAttack
-    from .benchmark import _build_defense, _FinalModel
+    from .benchmark import _FinalModel
     from .datasets import load_digits_images
     from .metrics import clean_accuracy, targeted_misclassification_rate
 
@@ -261,11 +475,11 @@ def _demo(args):
         f"Backdoor: {poison.sum()} of the {n_source} training zeros get a bright X "
         "at the bottom left and the label 8."
     )
-    ispl, _, _ = _build_defense(
-        ISPLFilter,
-        DEMO_FILTER_PARAMS,
-        {"random_state": seed, "n_jobs": args.n_jobs, "verbose": args.verbose},
-        strict=True,
+    ispl = ISPLFilter(
+        schedule=args.schedule,
+        random_state=seed,
+        n_jobs=args.n_jobs,
+        verbose=args.verbose,
     )
     print(f"Filtering {len(y_p)} training samples with ISPLFilter ...", flush=True)
     t0 = time.perf_counter()
@@ -331,7 +545,7 @@ def _demo(args):
 
 
 def _fail(parser, message):
-    """Exit with status 2 and an argparse-style message."""
+    """Exit with status 2 and a one-line argparse-style message."""
     parser.error(message)
 
 
@@ -405,11 +619,12 @@ def _check_shapes(X, y, image_shape, parser):
                 "--image-shape takes H W or H W C (positive integers), got "
                 f"{' '.join(map(str, image_shape))}",
             )
-        if X.ndim == 2 and X.shape[1] != int(np.prod(image_shape)):
+        # math.prod: np.prod would wrap around (or fail) on huge sizes.
+        if X.ndim == 2 and X.shape[1] != math.prod(image_shape):
             _fail(
                 parser,
                 f"--image-shape {' '.join(map(str, image_shape))} has "
-                f"{int(np.prod(image_shape))} values but rows of X have "
+                f"{math.prod(image_shape)} values but rows of X have "
                 f"{X.shape[1]}",
             )
         if X.ndim != 2:
@@ -422,18 +637,12 @@ def _check_shapes(X, y, image_shape, parser):
 
 def _filter(args, parser):
     from . import ISPLFilter
-    from .benchmark import ISPL_PRESETS, _build_defense
 
     X, y = _load_npz(args.input, parser)
     _check_shapes(X, y, args.image_shape, parser)
-    if not args.output.parent.is_dir():
-        _fail(parser, f"output folder {args.output.parent} does not exist")
-    if args.preset not in ISPL_PRESETS:
-        _fail(
-            parser,
-            f"--preset must be one of {', '.join(ISPL_PRESETS)}, got {args.preset!r}",
-        )
-    params = dict(ISPL_PRESETS[args.preset])
+    # Before any training: a run of hours must not end in a refused output.
+    target = _check_output(args.output, args.input, args.overwrite, parser)
+    params = {"schedule": args.schedule}
     for option, name, _, _ in _ISPL_OPTIONS:
         value = getattr(args, option.lstrip("-").replace("-", "_"))
         if value is not None:
@@ -441,25 +650,29 @@ def _filter(args, parser):
     if args.image_shape is not None:
         params["image_shape"] = tuple(args.image_shape)
     try:
-        ispl, _, _ = _build_defense(
-            ISPLFilter,
-            params,
-            {
-                "random_state": args.seed,
-                "n_jobs": args.n_jobs,
-                "device": args.device,
-                "verbose": args.verbose,
-            },
-            strict=True,
+        ispl = ISPLFilter(
+            **params,
+            random_state=args.seed,
+            n_jobs=args.n_jobs,
+            device=args.device,
+            verbose=args.verbose,
         )
         t0 = time.perf_counter()
         ispl.fit(X, y)
-    except ValueError as exc:
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    except (ValueError, TypeError) as exc:
+        # The filter's parameter and input validation: a user error.
+        _fail(parser, str(exc))
     seconds = time.perf_counter() - t0
     keep = ispl.keep_mask_
-    with open(args.output, "wb") as handle:
-        np.savez(handle, X=X[keep], y=y[keep], keep_mask=keep, scores=ispl.scores_)
+    _write_npz(
+        target,
+        args.overwrite,
+        parser,
+        X=X[keep],
+        y=y[keep],
+        keep_mask=keep,
+        scores=ispl.scores_,
+    )
     n_removed = int((~keep).sum())
     print(
         f"kept {int(keep.sum())} of {len(y)} samples, removed {n_removed} "
@@ -469,6 +682,120 @@ def _filter(args, parser):
     return 0
 
 
+def _check_output(output, source, overwrite, parser):
+    """Refuse an output path the filter must not or cannot write.
+
+    Parameters
+    ----------
+    output : Path
+        The ``--output`` path as given.
+    source : Path
+        The input file, never to be written over.
+    overwrite : bool
+        Whether an existing output file may be replaced.
+    parser : ArgumentParser
+        Reports a refusal (exit status 2).
+
+    Returns
+    -------
+    target : Path
+        The file to write: ``output`` with symbolic links resolved, so that
+        a link to the output stays a link, to the new content.
+    """
+    name = f"--output {output}"
+    if output.is_dir():
+        _fail(parser, f"{name}: is a folder; name a file to write")
+    try:
+        target = output.resolve()
+    except (OSError, RuntimeError) as exc:  # e.g. a loop of symbolic links
+        _fail(parser, f"{name}: cannot resolve the path ({exc})")
+    if target.exists():
+        # samefile: another spelling, a symbolic or a hard link of the input
+        # is the input all the same.
+        if os.path.samefile(target, source):
+            _fail(
+                parser,
+                f"{name}: is the input file {source}; the filter never writes "
+                "over its input, name another output file",
+            )
+        if not target.is_file():
+            _fail(
+                parser,
+                f"{name}: not a regular file; name a file to write (replacing a "
+                "device or pipe is refused)",
+            )
+        if not overwrite:
+            _fail(parser, f"{name}: exists; pass --overwrite to replace it")
+    elif os.path.lexists(output) and not overwrite:
+        _fail(
+            parser,
+            f"{name}: exists (a broken symbolic link); pass --overwrite to "
+            "write its target",
+        )
+    folder = target.parent
+    if not folder.is_dir():
+        _fail(parser, f"{name}: output folder {output.parent} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        _fail(parser, f"{name}: output folder {output.parent} is not writable")
+    return target
+
+
+def _write_npz(target, overwrite, parser, **arrays):
+    """Write ``arrays`` to ``target`` all at once, or not at all.
+
+    The archive goes to a temporary file in the target's folder that is
+    renamed over the target only once complete (a rename within a folder is
+    atomic), so that an interrupted or failed run leaves the previous file,
+    or none, rather than a truncated one. The temporary file is removed on
+    failure.
+
+    Parameters
+    ----------
+    target : Path
+        The file to write, as returned by :func:`_check_output`.
+    overwrite : bool
+        Whether ``target`` may be replaced if it appeared since the check.
+    parser : ArgumentParser
+        Reports a failure to write (exit status 2).
+    **arrays : ndarray
+        The arrays of the archive, by name.
+    """
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)  # keep a replaced file's
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask  # a new file's usual permissions
+    except OSError as exc:
+        _fail(parser, f"--output {target}: cannot read it ({exc})")
+    try:
+        handle = tempfile.NamedTemporaryFile(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False
+        )
+    except OSError as exc:
+        _fail(parser, f"--output {target}: cannot write in its folder ({exc})")
+    temporary = Path(handle.name)
+    try:
+        with handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, mode)
+        # Checked again: the file may have appeared during the training.
+        if not overwrite and os.path.lexists(target):
+            _fail(parser, f"--output {target}: exists; pass --overwrite to replace it")
+        if target.exists() and not target.is_file():
+            _fail(parser, f"--output {target}: not a regular file")
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        _fail(parser, f"--output {target}: cannot write it ({exc})")
+    except BaseException:
+        # KeyboardInterrupt and the refusals above: no temporary file left.
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 # ---------------------------------------------------------------------------
 # bench
 
@@ -476,6 +803,11 @@ def _filter(args, parser):
 def _bench(args, parser, command):
     from . import benchmark
 
+    if args.out is not None and (args.out.exists() or args.out.is_symlink()):
+        if not args.out.is_dir():
+            _fail(parser, f"--out {args.out}: not a folder")
+        if not os.access(args.out, os.W_OK | os.X_OK):
+            _fail(parser, f"--out {args.out}: folder is not writable")
     try:
         profile = benchmark.get_profile(args.profile)
         if args.n_train is not None:
@@ -514,6 +846,9 @@ def _bench(args, parser, command):
             progress=not args.quiet,
         )
     except (ValueError, FileNotFoundError) as exc:
+        # Settings the benchmark refuses (profile, scenarios, defenses and
+        # their parameters) and missing files: user errors. Other errors of
+        # a long run keep their traceback.
         _fail(parser, str(exc))
     return 0
 
