@@ -223,6 +223,13 @@ def check_weak_learner(weak_learner, name="weak_learner"):
             f"with partial_fit and predict_proba; {type(weak_learner).__name__} "
             f"lacks {', '.join(missing)}."
         )
+    if hasattr(weak_learner, "_parameter_constraints"):
+        # A scikit-learn classifier's own declared constraints, checked now
+        # rather than at its first partial_fit, deep inside a stage.
+        try:
+            weak_learner._validate_params()
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
 
 
 class Learner:
