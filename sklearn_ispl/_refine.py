@@ -23,7 +23,7 @@ Two choices go beyond the paper, which keeps a sample when the model's
   confusable class keeps some probability on its label. The sets trained
   on between rounds still follow the argmax rule: relaxing them too let
   poison of a similar-looking class pair back in, round after round, until
-  the refine model learned the trigger (see ``benchmarks/README.md``).
+  the refine model learned the trigger (``benchmarks/README.md``, levers).
 """
 
 from numbers import Integral, Real

@@ -42,8 +42,8 @@ def _rescue():
     return [Rescue(n_epochs=8)]
 
 
-# The default network with 16 and 32 filters: about three times faster per
-# epoch than the 32/64 default, enough for the partition and the vote.
+# The default network with 16 and 32 filters: several times cheaper per
+# epoch than the 32/64 default, and enough for the partition and the vote.
 _SMALL_CNN = {"module__n_filters": 16, "module__n_hidden": 64}
 
 #: Every named schedule. See the module docstring for the keys.

@@ -31,7 +31,7 @@ import numpy as np
 __all__ = ["main"]
 
 #: Epochs and skorch settings of the demo's final classifier (the smoke
-#: benchmark's: a small CNN that reaches about 97% on clean digits).
+#: benchmark's: a small CNN).
 DEMO_FINAL_EPOCHS = 20
 DEMO_FINAL_PARAMS = {"module__n_filters": 16, "module__n_hidden": 64}
 
@@ -312,9 +312,11 @@ def _build_parser():
         "bench",
         help="run or resume the defense benchmark",
         description=(
-            "Run the paper's 24 backdoor scenarios against every available "
-            "defense and write results.json, results.md and asr.png. A re-run "
-            "into the same folder resumes: finished scenarios are skipped."
+            "Run the paper's 24 backdoor scenarios (or the robust suite's 21: "
+            "blended and varying triggers, two attacks at once, no attack) "
+            "against every available defense and write results.json, "
+            "results.md and asr.png. A re-run into the same folder resumes: "
+            "finished scenarios are skipped."
         ),
     )
     bench.add_argument(
@@ -323,12 +325,20 @@ def _build_parser():
     bench.add_argument(
         "--out",
         type=Path,
-        help="output folder (default: benchmarks/results/PROFILE)",
+        help="output folder (default: benchmarks/results/PROFILE, or "
+        "PROFILE-robust for the robust suite)",
+    )
+    bench.add_argument(
+        "--suite",
+        choices=("paper", "robust"),
+        default="paper",
+        help="scenario suite: paper (default; the paper's 24) or robust (21: "
+        "blended, varying, two attacks, clean)",
     )
     bench.add_argument(
         "--scenarios",
-        help="indices, slices or ids, comma-separated (e.g. 0:6,23); default: "
-        "the profile's",
+        help="indices, slices or ids of the suite's scenarios, comma-separated "
+        "(e.g. 0:6,23); default: the profile's",
     )
     bench.add_argument(
         "--defenses",
@@ -830,13 +840,14 @@ def _bench(args, parser, command):
             key = benchmark._resolve_defense(name).key
             defense_params[key] = benchmark.parse_defense_params(value, key)
         if args.list:
-            return _list(profile, defenses)
+            return _list(profile, defenses, args.suite)
         if defenses is not None and defenses != ["none"]:
             benchmark.available_defenses(defenses)  # raises on unknown names
         benchmark.run_benchmark(
             profile,
             args.out,
             scenarios=args.scenarios,
+            suite=args.suite,
             defenses=defenses,
             defense_params=defense_params,
             n_jobs=args.n_jobs,
@@ -853,23 +864,30 @@ def _bench(args, parser, command):
     return 0
 
 
-def _list(profile, defenses):
+def _list(profile, defenses, suite="paper"):
     from . import benchmark
 
     shape = (8, 8) if profile.dataset == "digits" else (28, 28)
-    scenarios = benchmark.benchmark_scenarios(
-        shape, profile.max_value, profile.min_contrast
+    scenarios = benchmark.suite_scenarios(
+        suite, shape, profile.max_value, profile.min_contrast
     )
-    default = {
-        s.index for s in benchmark.select_scenarios(scenarios, profile.scenarios)
-    }
-    print(f"profile {profile.name}: scenarios (* = run by default)")
+    paper = suite == "paper"
+    selection = profile.scenarios if paper else profile.robust_scenarios
+    default = {s.index for s in benchmark.select_scenarios(scenarios, selection)}
+    print(
+        f"profile {profile.name}: scenarios"
+        f"{'' if paper else f' of the {suite} suite'} (* = run by default)"
+    )
     for s in scenarios:
-        d = s.describe()
-        print(
-            f"  {'*' if s.index in default else ' '} {s.id}  {d['trigger']:<7} at "
-            f"{tuple(d['position'])} colour {d['color']}"
-        )
+        mark = "*" if s.index in default else " "
+        if paper:
+            d = s.describe()
+            print(
+                f"  {mark} {s.id}  {d['trigger']:<7} at "
+                f"{tuple(d['position'])} colour {d['color']}"
+            )
+        else:
+            print(f"  {mark} {s.id:<24} {s.trigger_text()}")
     found, missing = benchmark.available_defenses(
         None if defenses in (None, ["none"]) else defenses
     )

@@ -26,6 +26,26 @@ def tiny_ispl(**params):
     return ISPLFilter(**settings)
 
 
+def linear_ispl(**params):
+    """A fast defense: linear weak learners on the flattened images."""
+    from sklearn.linear_model import SGDClassifier
+
+    settings = dict(
+        weak_learner=SGDClassifier(loss="log_loss", alpha=1e-3),
+        n_runs=2,
+        n_components=4,
+        warmup_epochs=2,
+        epochs_per_iteration=2,
+        voter=BoostedComponentVoter(n_epochs=5),
+        refiner__n_rounds=2,
+        refiner__n_epochs=2,
+        extra_stages=[],
+        random_state=0,
+    )
+    settings.update(params)
+    return ISPLFilter(**settings)
+
+
 def tiny_voter(**params):
     settings = dict(
         n_epochs=1, partitioner=KMeans(2, n_init=1, random_state=0), random_state=0
@@ -67,22 +87,6 @@ def half_bright_images(rng, n):
     return truth, X
 
 
-def lopsided_blobs(seed=0, poison_at=0.9):
-    """Three overlapping classes at the corners of a triangle, 200 each.
-
-    The 'poison' is 40 samples of class 0 centred ``poison_at`` along the
-    line from class 0 (at 0) to class 1 (at 3) and labelled 1: disagreements
-    in one direction of one class pair, the shape of a dirty-label backdoor.
-    Returns ``X, y, poison``.
-    """
-    rng = np.random.RandomState(seed)
-    centres = np.array([[0.0, 0.0], [3.0, 0.0], [1.5, 2.6]])
-    truth = np.repeat([0, 1, 2], 200)
-    X = centres[truth] + rng.randn(600, 2)
-    poison = np.zeros(len(truth), dtype=bool)
-    poison[np.flatnonzero(truth == 0)[:40]] = True
-    X[poison] = [poison_at, 0.0] + 0.3 * rng.randn(40, 2)
-    return X, np.where(poison, 1, truth), poison
 
 
 @pytest.fixture

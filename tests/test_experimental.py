@@ -9,9 +9,7 @@ changes, and that the stages before it decide the same.
 import numpy as np
 import pytest
 from sklearn.base import clone
-from sklearn.linear_model import SGDClassifier
 
-from sklearn_ispl import BoostedComponentVoter, ISPLFilter
 from sklearn_ispl.experimental import (
     ExtraStage,
     Rescue,
@@ -21,23 +19,7 @@ from sklearn_ispl.experimental import (
 from sklearn_ispl.experimental import _trigger as trigger_module
 from sklearn_ispl.experimental._rescue import rescue
 
-
-def _linear(**params):
-    """A fast defense: linear weak learners on the flattened images."""
-    settings = dict(
-        weak_learner=SGDClassifier(loss="log_loss", alpha=1e-3),
-        n_runs=2,
-        n_components=4,
-        warmup_epochs=2,
-        epochs_per_iteration=2,
-        voter=BoostedComponentVoter(n_epochs=5),
-        refiner__n_rounds=2,
-        refiner__n_epochs=2,
-        extra_stages=[],
-        random_state=0,
-    )
-    settings.update(params)
-    return ISPLFilter(**settings)
+from .conftest import linear_ispl as _linear
 
 
 @pytest.fixture(scope="module")

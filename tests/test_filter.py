@@ -11,7 +11,9 @@ from sklearn_ispl import BoostedComponentVoter, ISPLFilter, SelfTraining
 from sklearn_ispl.experimental import Rescue, StampedTriggerCheck, TriggerBlindJudge
 from sklearn_ispl.metrics import targeted_misclassification_rate
 
-from .conftest import flipped_labels, tiny_ispl
+from .conftest import flipped_labels, linear_ispl, tiny_ispl
+
+_linear = linear_ispl
 
 
 def _asr(clf, X, y, attack):
@@ -157,23 +159,6 @@ def test_random_state_fixes_the_result(poisoned_digits):
     assert not all(
         np.array_equal(p, q) for p, q in zip(a.components_, c.components_, strict=False)
     )
-
-
-def _linear(**params):
-    """A fast defense: linear weak learners on the flattened images."""
-    settings = dict(
-        weak_learner=SGDClassifier(loss="log_loss", alpha=1e-3),
-        n_runs=2,
-        n_components=4,
-        warmup_epochs=2,
-        epochs_per_iteration=2,
-        voter=BoostedComponentVoter(n_epochs=5),
-        refiner__n_rounds=2,
-        refiner__n_epochs=2,
-        random_state=0,
-    )
-    settings.update(params)
-    return ISPLFilter(**settings)
 
 
 def test_n_jobs_does_not_change_the_result(poisoned_digits):

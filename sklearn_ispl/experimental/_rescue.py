@@ -39,7 +39,8 @@ class Rescue(ExtraStage):
     when the highest of these readings lies within ``bounds`` and the refine
     model's support for its label is at least ``min_support``; when a
     trigger-blind judge ran before it, only samples the judge backs come
-    back. Its bounds were chosen on a few Fashion-MNIST scenarios.
+    back. Its bounds were chosen on a few benchmark scenarios; check it on
+    planted poison before relying on it.
 
     Parameters
     ----------

@@ -26,11 +26,10 @@ Natural images share no exact level at a pixel across most of a group,
 except where they are background; and the kept samples of other classes
 share such background too, which the ``RARE`` bar excludes. A stamped
 trigger is an exact level that the clean images of every class rarely have
-at that pixel. On all 60,000 Fashion-MNIST images, the check found the
-trigger of stamped attacks with no other pair acted on (the benchmarks
-page). It cannot find a trigger whose values vary
-from image to image (blended, noisy or compressed triggers), nor one drawn
-in a level that is common at its position (a black patch on background).
+at that pixel (what it found on the benchmark: the documentation's
+benchmarks page). It cannot find a trigger whose values vary from image to
+image (blended, noisy or compressed triggers), nor one drawn in a level
+that is common at its position (a black patch on background).
 """
 
 from numbers import Integral
@@ -44,8 +43,7 @@ from ._judge import blind_judge
 __all__ = ["StampedTriggerCheck", "trigger_check"]
 
 # Groups smaller than this are too few for a shared level to mean anything:
-# groups of 5-7 clean images shared one at some pixel on 6,000 Fashion-MNIST
-# images.
+# a handful of clean images of one class can share a level at some pixel.
 MIN_GROUP = 20
 # Share of a group that must have a trigger feature's level, and carry the
 # whole trigger: most of the group is poison when a backdoor is there.
