@@ -228,7 +228,9 @@ def make_defense(cls, params, run_params, strict=True):
     try:
         estimator.set_params(**applied)
     except ValueError as exc:
-        raise ValueError(f"Cannot set {sorted(applied)} on {cls.__name__}: {exc}") from None
+        raise ValueError(
+            f"Cannot set {sorted(applied)} on {cls.__name__}: {exc}"
+        ) from None
     for name, value in run_params.items():
         if name in accepted:
             estimator.set_params(**{name: value})
