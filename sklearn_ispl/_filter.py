@@ -138,7 +138,9 @@ class ISPLFilter(BaseFilter):
     schedule_ : dict
         Every setting that ran: ``schedule`` (the named schedule resolved),
         the partition's settings, ``voter__*`` and ``refiner__*`` settings,
-        ``weak_learner``, ``refine_learner`` and ``extra_stages``.
+        and descriptions (class name and settings) of ``weak_learner`` and
+        ``refine_learner`` (None: the default network sized from the data)
+        and of each of ``extra_stages``.
     vote_keep_mask_ : ndarray of bool of shape (n_samples,)
         The kept set after voting, before the refine stage.
     refine_scores_ : ndarray of shape (n_samples,)
@@ -470,9 +472,9 @@ class ISPLFilter(BaseFilter):
         )
         record.update({f"refiner__{k}": v for k, v in _own_params(refiner).items()})
         record.update(
-            weak_learner=weak_learner,
-            refine_learner=refiner.learner,
-            extra_stages=[clone(stage) for stage in stages],
+            weak_learner=describe(voter.weak_learner),
+            refine_learner=describe(refiner.learner),
+            extra_stages=[describe(stage) for stage in stages],
         )
         return {
             "partition": settings,
@@ -527,6 +529,36 @@ def _set_nested(estimator, params, prefix):
     except (ValueError, TypeError, AttributeError) as exc:
         names = ", ".join(f"{prefix}__{k}" for k in params)
         raise ValueError(f"Cannot set {names}: {exc}") from None
+
+
+def describe(estimator):
+    """A plain description of an estimator's settings, for ``schedule_``.
+
+    ``{"estimator": class name, "params": its settings}``, with classes and
+    functions named and nested estimators described alike; None stays None
+    (the default network sized from the data). A fitted filter keeps no
+    learner object, only what it was.
+    """
+    if estimator is None:
+        return None
+    return {
+        "estimator": type(estimator).__name__,
+        "params": {
+            k: _plain(v) for k, v in sorted(estimator.get_params(deep=False).items())
+        },
+    }
+
+
+def _plain(value):
+    if hasattr(value, "get_params") and not isinstance(value, type):
+        return describe(value)
+    if isinstance(value, type) or callable(value):
+        return getattr(value, "__name__", repr(value))
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _own_params(estimator):

@@ -17,9 +17,12 @@ from sklearn_ispl.benchmark import (
     get_profile,
     parse_defense_params,
     results_table,
+    robust_scenarios,
     run_benchmark,
     select_scenarios,
+    suite_scenarios,
     summarize,
+    summarize_families,
     write_report,
 )
 from sklearn_ispl.benchmark._report import _summary_lines
@@ -548,3 +551,323 @@ def test_every_schedule_builds_a_valid_filter(name):
     ispl._validate_params()
     ispl._check_params()
     assert ispl.schedule == name
+
+
+# ---------------------------------------------------------------------------
+# The robust suite
+
+
+class TestRobustScenarios:
+    def test_21_scenarios_of_the_right_kinds(self):
+        scenarios = robust_scenarios((8, 8), max_value=16)
+        assert [s.index for s in scenarios] == list(range(21))
+        assert len({s.id for s in scenarios}) == 21
+        kinds = [s.kind for s in scenarios]
+        assert kinds == ["blended", "varying"] * 8 + ["multi"] * 4 + ["clean"]
+        attacks = sklearn_ispl.attacks
+        expected = {
+            "blended": [attacks.BlendedBackdoorAttack],
+            "varying": [attacks.VaryingBackdoorAttack],
+            "multi": [object, object],
+            "clean": [],
+        }
+        for s in scenarios:
+            assert len(s.attacks) == len(s.triggers()) == len(expected[s.kind])
+            for attack, cls in zip(s.attacks, expected[s.kind], strict=True):
+                assert isinstance(attack, cls) and attack.eps == 0.1
+        # Each kind of single attack covers the eight pairs, pair-major.
+        pairs = list(attacks.PAPER_CLASS_PAIRS)
+        for offset in (0, 1):
+            single = scenarios[offset:16:2]
+            assert [(s.attacks[0].source, s.attacks[0].target) for s in single] == pairs
+        for s in scenarios[16:20]:
+            assert isinstance(s.attack, attacks.MultiAttack)
+            two = [(a.source, a.target) for a in s.attacks]
+            assert len(set(two)) == 2 and set(two) <= set(pairs)
+        clean = scenarios[20]
+        assert clean.id == "20-clean" and clean.attack is None
+
+    def test_drawn_by_the_seeded_rules(self):
+        scenarios = robust_scenarios((8, 8), max_value=16)
+        attacks = sklearn_ispl.attacks
+        blended = attacks.make_blended_scenario(
+            (8, 8), 2, 5, eps=0.1, random_state=4, max_value=16
+        )
+        varying = attacks.make_varying_scenario(
+            (8, 8), 2, 5, eps=0.1, random_state=5, max_value=16
+        )
+        assert repr(scenarios[4].attack) == repr(blended)
+        assert repr(scenarios[5].attack) == repr(varying)
+        kinds = [_attack_kind(a) for a in scenarios[16].attacks]
+        multi = attacks.make_multi_scenario(
+            (8, 8), eps=0.1, random_state=16, max_value=16, kinds=kinds
+        )
+        assert repr(scenarios[16].attack) == repr(multi)
+        # Together the two-attack scenarios mix every kind.
+        mixed = {_attack_kind(a) for s in scenarios[16:20] for a in s.attacks}
+        assert mixed == set(attacks.SCENARIO_KINDS)
+
+    def test_stable_across_calls(self):
+        a = robust_scenarios((28, 28))
+        b = robust_scenarios((28, 28))
+        assert [s.id for s in a] == [s.id for s in b]
+        # Resume compares descriptions as stored in JSON.
+        assert [json.loads(json.dumps(s.describe())) for s in a] == [
+            s.describe() for s in b
+        ]
+        X = np.random.default_rng(0).integers(0, 256, (60, 28, 28), dtype=np.uint8)
+        y = np.arange(60) % 10
+        for s, t in zip(a, b, strict=True):
+            (Xa, ya, ida), (Xb, yb, idb) = s.poison(X, y), t.poison(X, y)
+            assert np.array_equal(Xa, Xb) and np.array_equal(ya, yb)
+            assert np.array_equal(ida, idb)
+            for (_, _, apply_a), (_, _, apply_b) in zip(
+                s.triggers(), t.triggers(), strict=True
+            ):
+                assert np.array_equal(apply_a(X[:3]), apply_b(X[:3]))
+
+    def test_poison_ids(self):
+        scenarios = robust_scenarios((8, 8), max_value=16)
+        X = np.zeros((200, 8, 8))
+        y = np.arange(200) % 10
+        _, y_p, ids = scenarios[16].poison(X, y)
+        for k, attack in enumerate(scenarios[16].attacks):
+            assert (ids == k).sum() == 2 and set(y_p[ids == k]) == {attack.target}
+        X_c, y_c, ids = scenarios[20].poison(X, y)
+        assert (ids == -1).all() and np.array_equal(y_c, y) and X_c is not X
+
+    def test_select_and_suites(self):
+        scenarios = suite_scenarios("robust", (8, 8), 16)
+        picked = select_scenarios(scenarios, "20-clean,0:2")
+        assert [s.index for s in picked] == [0, 1, 20]
+        assert len(suite_scenarios("paper", (8, 8), 16)) == 24
+        with pytest.raises(ValueError, match="Unknown suite"):
+            suite_scenarios("hard", (8, 8))
+        with pytest.raises(ValueError, match="out of range 0..20"):
+            select_scenarios(scenarios, "21")
+
+
+def _attack_kind(attack):
+    return {
+        "BlendedBackdoorAttack": "blended",
+        "VaryingBackdoorAttack": "varying",
+    }.get(type(attack).__name__, "stamped")
+
+
+# The fake final model answers every clean test image correctly and every
+# other (triggered) image with this class: the target of the second attack
+# of two-attack scenario 16 only, so that its two rates differ.
+def _multi_16():
+    return robust_scenarios((8, 8), max_value=16)[16]
+
+
+class _LookupModel:
+    """Knows the clean test images; calls everything else ``other``."""
+
+    def __init__(self, X, y, other):
+        self.labels = {x.tobytes(): int(label) for x, label in zip(X, y, strict=True)}
+        self.other = other
+
+    def predict(self, X):
+        return np.array(
+            [self.labels.get(x.tobytes(), self.other) for x in np.asarray(X)]
+        )
+
+    def save(self, path):
+        open(path, "wb").close()
+
+
+@pytest.fixture(scope="module")
+def robust_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("robust")
+    profile = tiny_profile()
+    _, _, X_test, y_test = benchmark._load_data(profile)
+    other = _multi_16().attacks[1].target
+    mp = pytest.MonkeyPatch()
+    mp.setattr(sklearn_ispl, BASELINES[0].class_name, FakeFilter)
+    mp.setattr(
+        _runner, "_train_final", lambda f, X, y: _LookupModel(X_test, y_test, other)
+    )
+    try:
+        # The smoke profile's robust default: one scenario of each family.
+        results = run_benchmark(
+            profile, out, suite="robust", defenses=["ss"], progress=False
+        )
+    finally:
+        mp.undo()
+    return out, results
+
+
+class TestRobustRun:
+    def test_scenarios_run(self, robust_run):
+        out, returned = robust_run
+        results = json.loads((out / "results.json").read_text())
+        assert results["suite"] == "robust"
+        assert results["scenarios"] == returned["scenarios"]
+        assert list(results["scenarios"]) == [
+            s.id for s in robust_scenarios((8, 8), 16) if s.index in (0, 1, 16, 20)
+        ]
+        kinds = [r["scenario"]["kind"] for r in results["scenarios"].values()]
+        assert kinds == ["blended", "varying", "multi", "clean"]
+        for sid, record in results["scenarios"].items():
+            entry = record["defenses"][BASELINES[0].key]
+            assert entry["n_removed"] == int(0.1 * record["n_train"])
+            if sid == "20-clean":
+                continue
+            assert record["n_poison"] > 0 and 0 <= record["M"] <= 1
+            assert 0 <= entry["FN"] <= record["n_poison"]
+            assert entry["FP"] + record["n_poison"] - entry["FN"] == int(
+                0.1 * record["n_train"]
+            )
+
+    def test_two_attacks(self, robust_run):
+        _, results = robust_run
+        record = results["scenarios"][_multi_16().id]
+        for result in (record["no_defense"], record["defenses"][BASELINES[0].key]):
+            first, second = result["A_per_attack"]
+            # Only the second attack's target is what triggered images get.
+            assert first < 0.5 < second
+            assert result["A"] == max(first, second)
+        assert record["M"] == max(record["M_per_attack"])
+        assert sum(record["n_poison_per_attack"]) == record["n_poison"]
+        assert all(n > 0 for n in record["n_poison_per_attack"])
+        assert len(record["n_test_source"]) == 2
+        entry = record["defenses"][BASELINES[0].key]
+        assert sum(entry["FN_per_attack"]) == entry["FN"]
+        assert [a["kind"] for a in record["scenario"]["attacks"]] == [
+            _attack_kind(a) for a in _multi_16().attacks
+        ]
+
+    def test_clean_scenario_has_no_attack_figures(self, robust_run):
+        _, results = robust_run
+        record = results["scenarios"]["20-clean"]
+        assert record["n_poison"] == 0 and "M" not in record
+        assert record["scenario"]["attacks"] == []
+        assert set(record["no_defense"]) == {"C", "train_seconds", "run"}
+        entry = record["defenses"][BASELINES[0].key]
+        assert "A" not in entry and "FN" not in entry and "FN_rate" not in entry
+        assert entry["C"] == 1.0
+        assert entry["FP"] == entry["n_removed"] == int(0.1 * record["n_train"])
+
+    def test_summary_per_family(self, robust_run):
+        out, results = robust_run
+        key = BASELINES[0].key
+        summary = results["summary"]
+        assert summary == summarize_families(results)
+        assert list(summary) == ["blended", "varying", "multi", "clean"]
+        for family, columns in summary.items():
+            assert set(columns) == {"no_defense", key}
+            record = next(
+                r
+                for r in results["scenarios"].values()
+                if r["scenario"]["kind"] == family
+            )
+            item = columns[key]
+            assert item["n_scenarios"] == 1
+            assert item["mean_fp_share"] == pytest.approx(
+                record["defenses"][key]["FP"] / (record["n_train"] - record["n_poison"])
+            )
+            if family == "clean":
+                assert item["n_asr_below_1pct"] is None
+                assert item["mean_A"] is None and item["mean_fn_share"] is None
+            else:
+                entry = record["defenses"][key]
+                assert item["mean_A"] == entry["A"]
+                assert item["n_asr_below_1pct"] == int(entry["A"] < 0.01)
+                assert item["mean_fn_share"] == entry["FN"] / record["n_poison"]
+        md = (out / "results.md").read_text()
+        assert "robust suite" in md
+        for label in ("**blended**", "**varying**", "**two attacks**", "**clean**"):
+            assert label in md
+        row = next(line for line in md.splitlines() if line.startswith("| 20-clean"))
+        assert row.split(" | ")[1:4] == ["–", "none", "–"]
+        lines = _summary_lines(results)
+        assert "two attacks:" in lines and "clean:" in lines
+        clean_lines = lines[lines.index("clean:") + 1 :]
+        assert "without attack" in clean_lines[0]
+        assert "% of samples" in clean_lines[1] and "poison" not in clean_lines[1]
+
+    def test_resume_skips_finished_work(self, robust_run, monkeypatch):
+        out, first = robust_run
+        monkeypatch.setattr(sklearn_ispl, BASELINES[0].class_name, FakeFilter)
+        monkeypatch.setattr(FakeFilter, "n_fits", 0)
+        monkeypatch.setattr(
+            _runner, "_train_final", lambda *a: pytest.fail("trained again")
+        )
+        again = run_benchmark(
+            tiny_profile(), out, suite="robust", defenses=["ss"], progress=False
+        )
+        assert FakeFilter.n_fits == 0
+        assert again["scenarios"] == first["scenarios"]
+        assert len(again["runs"]) == 2
+        log = (out / "benchmark.log").read_text()
+        assert log.count("done already; skipped") == 4
+
+    def test_one_folder_one_suite(self, robust_run, first_run):
+        for out, suite in ((robust_run[0], "paper"), (first_run[0], "robust")):
+            with pytest.raises(ValueError, match="suite"):
+                run_benchmark(
+                    tiny_profile(), out, suite=suite, defenses=["none"], progress=False
+                )
+        with pytest.raises(ValueError, match="Unknown suite"):
+            run_benchmark(tiny_profile(), robust_run[0], suite="hard")
+        with pytest.raises(ValueError, match="suite"):
+            compare_results({"robust": robust_run[1], "paper": first_run[1]}, "ss")
+
+
+def test_clean_scenario_resumes_a_new_defense(tmp_path, monkeypatch):
+    # The clean scenario needs no clean-training model (it has no M): adding
+    # a defense later trains once, for that defense.
+    trainings = []
+
+    def fake_train(factory, X, y):
+        trainings.append(len(y))
+        return _ConstantModel()
+
+    monkeypatch.setattr(_runner, "_train_final", fake_train)
+    monkeypatch.setattr(sklearn_ispl, BASELINES[0].class_name, FakeFilter)
+    first = run_benchmark(
+        tiny_profile(),
+        tmp_path,
+        suite="robust",
+        scenarios="20",
+        defenses=["none"],
+        progress=False,
+    )
+    assert len(trainings) == 1 and first["clean_training"] is None
+    results = run_benchmark(
+        tiny_profile(),
+        tmp_path,
+        suite="robust",
+        scenarios="20-clean",
+        defenses=["ss"],
+        progress=False,
+    )
+    n_train = results["scenarios"]["20-clean"]["n_train"]
+    assert trainings == [n_train, n_train - int(0.1 * n_train)]
+    assert list(results["summary"]) == ["clean"]
+    item = results["summary"]["clean"][BASELINES[0].key]
+    assert item["mean_fp_share"] == int(0.1 * n_train) / n_train
+
+
+def test_paper_results_keep_their_layout(first_run):
+    _, results = first_run
+    assert "suite" not in results
+    assert results["summary"] == summarize(results)
+    assert list(summarize_families(results)) == ["stamped"]
+    assert summarize_families(results)["stamped"] == summarize(results)
+
+
+def test_bench_list_robust(capsys):
+    from sklearn_ispl import cli
+
+    assert cli.main(["bench", "--profile", "smoke", "--suite", "robust", "--list"]) == 0
+    out = capsys.readouterr().out
+    ids = [s.id for s in robust_scenarios((8, 8), 16)]
+    rows = [line.split() for line in out.splitlines()]
+    listed = [row[1] if row[0] == "*" else row[0] for row in rows]
+    assert [sid for sid in listed if sid in ids] == ids
+    default = [row[1] for row in rows if row[0] == "*"]
+    assert [d[:2] for d in default] == ["00", "01", "16", "20"]
+    assert cli.main(["bench", "--profile", "smoke", "--list"]) == 0
+    assert "-e20" in capsys.readouterr().out

@@ -219,7 +219,8 @@ class TestEstimatorAPI:
         assert record["voter__n_epochs"] == 1 and record["refiner__n_rounds"] == 1
         # Not given: the schedule's.
         assert record["refiner__n_folds"] == 2 and record["refiner__keep_ratio"] == 0.3
-        assert record["weak_learner"].module__n_filters == 16
+        assert record["weak_learner"]["params"]["module__n_filters"] == 16
+        assert record["refine_learner"]["estimator"] == "NeuralNetClassifier"
         assert record["extra_stages"] == [] and ispl.extra_stages_ == []
 
     @pytest.mark.parametrize(

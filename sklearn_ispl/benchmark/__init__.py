@@ -26,6 +26,16 @@ scenario and defense finishes, and a re-run skips what is there (resume).
 success per scenario and defense) and ``benchmark.log`` are written next to
 it.
 
+Beside these 24 (the ``paper`` suite), the ``robust`` suite
+(:func:`robust_scenarios`, ``run_benchmark(..., suite="robust")``) tries the
+defenses on other attacks: for each of the eight pairs a blended trigger and
+a varying stamp, four scenarios with two attacks at once, and one clean
+scenario, 21 in all, each attack poisoning 10% of its source class. With two
+attacks, ``A`` is the larger of their rates; the clean scenario has no ``A``
+and no ``FN``, only the share of samples each defense removes and the final
+classifier's ``C``. Its summary is given per attack family
+(:func:`summarize_families`).
+
 The defenses are looked up by name in :mod:`sklearn_ispl` at run time
 (:data:`DEFENSES`); one that the installed package lacks is skipped with a
 note.
@@ -40,11 +50,27 @@ from ._defenses import (
     parse_defense_params,
 )
 from ._profiles import PROFILES, BenchmarkProfile, get_profile
-from ._report import plot_asr, results_table, summarize
+from ._report import (
+    FAMILIES,
+    plot_asr,
+    results_table,
+    summarize,
+    summarize_families,
+)
 from ._report import write_report as write_report
 from ._results import RESULTS_FORMAT as RESULTS_FORMAT
 from ._runner import run_benchmark
-from ._scenarios import EPS_VALUES, Scenario, benchmark_scenarios, select_scenarios
+from ._scenarios import (
+    EPS_VALUES,
+    ROBUST_EPS,
+    SUITES,
+    RobustScenario,
+    Scenario,
+    benchmark_scenarios,
+    robust_scenarios,
+    select_scenarios,
+    suite_scenarios,
+)
 
 # isort: split
 # Not public, but used by the command line, the scripts under benchmarks/
@@ -60,18 +86,26 @@ from ._runner import _train_final as _train_final
 __all__ = [
     "DEFENSES",
     "EPS_VALUES",
+    "FAMILIES",
     "PROFILES",
+    "ROBUST_EPS",
+    "SUITES",
     "BenchmarkProfile",
     "DefenseSpec",
+    "RobustScenario",
     "Scenario",
     "available_defenses",
     "benchmark_scenarios",
     "compare_results",
     "get_profile",
+    "make_defense",
     "parse_defense_params",
     "plot_asr",
     "results_table",
+    "robust_scenarios",
     "run_benchmark",
     "select_scenarios",
+    "suite_scenarios",
     "summarize",
+    "summarize_families",
 ]

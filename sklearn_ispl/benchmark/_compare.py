@@ -1,7 +1,7 @@
 """Two settings of one defense, side by side on the scenarios both finished."""
 
 from ._report import _entry_cells, _pct, _sorted_records, summarize
-from ._results import _DATA_FIELDS
+from ._results import _DATA_FIELDS, _suite
 
 
 def compare_results(runs, defense="isplfilter"):
@@ -31,9 +31,9 @@ def compare_results(runs, defense="isplfilter"):
     Raises
     ------
     ValueError
-        Fewer than two runs; runs measured on different data or with
-        another final classifier (the numbers would not be comparable); no
-        scenario that every run finished with the defense.
+        Fewer than two runs; runs measured on different data, with another
+        final classifier or on another suite (the numbers would not be
+        comparable); no scenario that every run finished with the defense.
     """
     if len(runs) < 2:
         raise ValueError(f"compare_results needs at least two runs, got {len(runs)}")
@@ -42,6 +42,9 @@ def compare_results(runs, defense="isplfilter"):
     for label in labels[1:]:
         other = runs[label].get("profile", {})
         changed = [k for k in _DATA_FIELDS if first.get(k) != other.get(k)]
+        if _suite(runs[label]) != _suite(runs[labels[0]]):
+            # The suites' scenarios are different attacks.
+            changed.append("suite")
         if changed:
             raise ValueError(
                 f"Runs {labels[0]!r} and {label!r} differ in {', '.join(changed)}: "
@@ -87,8 +90,9 @@ def compare_results(runs, defense="isplfilter"):
     for label in labels:
         item = summarize(subsets[label])[defense]
         drop = item["mean_clean_drop_points"]
+        below = item["n_asr_below_1pct"]
         lines.append(
-            f"| {label} | {item['n_asr_below_1pct']}/{item['n_scenarios']} | "
+            f"| {label} | {'–' if below is None else below}/{item['n_scenarios']} | "
             f"{_pct(item['mean_A'])} | {'–' if drop is None else f'{drop:.1f}'} | "
             f"{_pct(item['mean_fp_share'])} | {_pct(item['mean_fn_share'])} | "
             f"{item['mean_seconds']:.0f} |"

@@ -112,18 +112,32 @@ class _FinalModel:
 
 
 def _evaluate(model, scenario, X_test, y_test, pred_clean=None):
-    """Clean accuracy and targeted misclassification rate of ``model``."""
+    """Clean accuracy and targeted misclassification rate of ``model``.
+
+    ``A`` is the rate of the scenario's attack; with several attacks, the
+    largest of their rates, each measured with its own trigger, source and
+    target, which ``A_per_attack`` lists. A scenario without an attack has
+    no ``A``.
+    """
     if pred_clean is None:
         pred_clean = model.predict(X_test)
-    source = y_test == scenario.source
-    pred_triggered = model.predict(scenario.attack.apply_trigger(X_test[source]))
-    return {
-        "C": clean_accuracy(y_test, pred_clean),
-        "A": targeted_misclassification_rate(
-            y_test[source],
-            pred_clean[source],
-            pred_triggered,
-            scenario.source,
-            scenario.target,
-        ),
-    }
+    scores = {"C": clean_accuracy(y_test, pred_clean)}
+    rates = []
+    for source, target, apply_trigger in scenario.triggers():
+        in_source = y_test == source
+        pred_triggered = model.predict(apply_trigger(X_test[in_source]))
+        rates.append(
+            targeted_misclassification_rate(
+                y_test[in_source],
+                pred_clean[in_source],
+                pred_triggered,
+                source,
+                target,
+            )
+        )
+    if rates:
+        # The defense has failed if any one attack gets through.
+        scores["A"] = max(rates)
+    if len(rates) > 1:
+        scores["A_per_attack"] = rates
+    return scores

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ._defenses import DEFENSES
+from ._results import _suite
 
 # The package's logger (``sklearn_ispl.benchmark``), the one
 # :func:`~sklearn_ispl.benchmark.run_benchmark` sends its log file to.
@@ -21,6 +22,21 @@ def _columns(results):
         for key in record.get("defenses", {})
     }
     return [spec for spec in DEFENSES if spec.key in present]
+
+
+#: Attack families of the scenarios, by the ``kind`` of their description
+#: (the paper suite's have none: stamped), with their labels.
+FAMILIES = {
+    "stamped": "stamped (paper)",
+    "blended": "blended",
+    "varying": "varying",
+    "multi": "two attacks",
+    "clean": "clean",
+}
+
+
+def _family(record):
+    return record["scenario"].get("kind", "stamped")
 
 
 def _sorted_records(results):
@@ -48,6 +64,11 @@ def summarize(results):
         ``mean_fp_share`` (FP over the clean training samples),
         ``mean_fn_share`` (FN over the poisoned samples) and
         ``mean_seconds`` (defense fit time); ``None`` where undefined.
+        Scenarios without an attack (the robust suite's clean one) count
+        only towards ``mean_C``, the clean drop, ``mean_fp_share`` (there:
+        the share of samples removed) and ``mean_seconds``; with no other
+        scenario, ``n_asr_below_1pct``, ``mean_A`` and ``mean_fn_share``
+        are None.
 
     Examples
     --------
@@ -80,12 +101,16 @@ def summarize(results):
             for record in results["scenarios"].values()
             if "error" in record.get("defenses", {}).get(key, {})
         )
+        attacked = [(record, entry) for record, entry in rows if "A" in entry]
         item = {
             "label": label,
             "n_scenarios": len(rows),
             "n_errors": n_errors,
-            "n_asr_below_1pct": sum(entry["A"] < 0.01 for _, entry in rows),
-            "mean_A": _mean(entry["A"] for _, entry in rows),
+            # Nothing to count where no finished scenario has an attack.
+            "n_asr_below_1pct": sum(entry["A"] < 0.01 for _, entry in attacked)
+            if attacked or not rows
+            else None,
+            "mean_A": _mean(entry["A"] for _, entry in attacked),
             "mean_C": _mean(entry["C"] for _, entry in rows),
             "mean_clean_drop_points": None
             if clean_c is None
@@ -100,7 +125,7 @@ def summarize(results):
                 for record, entry in rows
             )
             item["mean_fn_share"] = _mean(
-                entry["FN"] / max(1, record["n_poison"]) for record, entry in rows
+                entry["FN"] / max(1, record["n_poison"]) for record, entry in attacked
             )
             item["mean_seconds"] = _mean(entry["seconds"] for _, entry in rows)
         summary[key] = item
@@ -112,28 +137,79 @@ def _mean(values):
     return float(np.mean(values)) if values else None
 
 
-def _summary_lines(results):
-    lines = []
-    for item in summarize(results).values():
-        if not item["n_scenarios"]:
-            continue
-        parts = [
-            f"{item['label']}: ASR < 1% in {item['n_asr_below_1pct']}/"
-            f"{item['n_scenarios']} scenarios",
-            f"mean A {_pct(item['mean_A'])}%",
-        ]
-        if item["mean_clean_drop_points"] is not None:
-            parts.append(
-                f"clean accuracy {-item['mean_clean_drop_points']:+.1f} points vs "
-                "clean training"
-            )
-        if item["mean_fp_share"] is not None:
+def summarize_families(results):
+    """Summarise each defense per attack family.
+
+    Parameters
+    ----------
+    results : dict
+        As returned by :func:`run_benchmark`, of either suite.
+
+    Returns
+    -------
+    summary : dict
+        Per family present (keys of :data:`FAMILIES`: ``"stamped"`` for the
+        paper suite; ``"blended"``, ``"varying"``, ``"multi"`` and
+        ``"clean"`` for the robust one), :func:`summarize` over its
+        scenarios. For ``"clean"``, ``mean_fp_share`` is the share of the
+        samples removed and ``mean_C`` the final classifier's accuracy.
+    """
+    by_family = {}
+    for sid, record in results["scenarios"].items():
+        by_family.setdefault(_family(record), {})[sid] = record
+    return {
+        family: summarize({**results, "scenarios": by_family[family]})
+        for family in FAMILIES
+        if family in by_family
+    }
+
+
+def _stored_summary(results):
+    """The ``summary`` of ``results.json``: per family for the robust suite."""
+    if _suite(results) == "paper":
+        return summarize(results)
+    return summarize_families(results)
+
+
+def _item_line(item):
+    parts = []
+    if item["n_asr_below_1pct"] is None:
+        parts.append(f"{item['n_scenarios']} scenario(s) without attack")
+    else:
+        parts.append(
+            f"ASR < 1% in {item['n_asr_below_1pct']}/{item['n_scenarios']} scenarios"
+        )
+        parts.append(f"mean A {_pct(item['mean_A'])}%")
+    if item["mean_clean_drop_points"] is not None:
+        parts.append(
+            f"clean accuracy {-item['mean_clean_drop_points']:+.1f} points vs "
+            "clean training"
+        )
+    if item["mean_fp_share"] is not None:
+        if item["mean_fn_share"] is None:
+            parts.append(f"removes {_pct(item['mean_fp_share'])}% of samples")
+        else:
             parts.append(f"removes {_pct(item['mean_fp_share'])}% of clean samples")
             parts.append(f"keeps {_pct(item['mean_fn_share'])}% of poison")
-            parts.append(f"{item['mean_seconds']:.1f} s per fit")
-        if item["n_errors"]:
-            parts.append(f"{item['n_errors']} failed")
-        lines.append("; ".join(parts))
+        parts.append(f"{item['mean_seconds']:.1f} s per fit")
+    if item["n_errors"]:
+        parts.append(f"{item['n_errors']} failed")
+    return f"{item['label']}: " + "; ".join(parts)
+
+
+def _summary_lines(results):
+    if _suite(results) == "paper":
+        return [
+            _item_line(item)
+            for item in summarize(results).values()
+            if item["n_scenarios"]
+        ]
+    lines = []
+    for family, summary in summarize_families(results).items():
+        items = [item for item in summary.values() if item["n_scenarios"]]
+        if items:
+            lines.append(f"{FAMILIES[family]}:")
+            lines += [f"  {_item_line(item)}" for item in items]
     return lines
 
 
@@ -141,9 +217,9 @@ def _entry_cells(entry):
     """Table cells C, A, FP, FN and fit seconds of one defense's result."""
     return [
         _pct(entry["C"]),
-        _pct(entry["A"]),
+        _pct(entry.get("A")),
         str(entry["FP"]),
-        str(entry["FN"]),
+        str(entry["FN"]) if "FN" in entry else "–",
         f"{entry['seconds']:.0f}",
     ]
 
@@ -152,6 +228,57 @@ def _pct(value, digits=1):
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     return f"{100 * value:.{digits}f}"
+
+
+def _attack_cell(attack):
+    """Short text of one attack of a robust scenario's description."""
+    if attack["kind"] == "blended":
+        return f"blended α {attack['alpha']}"
+    where = f"{attack['trigger']} ({attack['position'][0]}, {attack['position'][1]})"
+    if attack["kind"] == "varying":
+        low, high = attack["color_range"]
+        return f"varying {where} {low}..{high}"
+    return f"{where} colour {attack['color']}"
+
+
+def _scenario_cells(sid, record):
+    """The cells that say which scenario a row is."""
+    sc = record["scenario"]
+    if "kind" not in sc:  # the paper suite
+        return [
+            f"{sc['source']} / {sc['target']}",
+            sc["trigger"],
+            f"({sc['position'][0]}, {sc['position'][1]})",
+            str(sc["color"]),
+            f"{round(100 * sc['eps'])}",
+        ]
+    attacks = sc["attacks"]
+    return [
+        sid,
+        ", ".join(f"{a['source']} / {a['target']}" for a in attacks) or "–",
+        "; ".join(_attack_cell(a) for a in attacks) or "none",
+    ]
+
+
+def _summary_table(summary):
+    lines = [
+        "| column | scenarios | ASR < 1% | mean A (%) | mean C (%) | "
+        "C drop vs clean (points) | FP share (%) | FN share (%) | fit s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for item in summary.values():
+        drop = item["mean_clean_drop_points"]
+        secs = item["mean_seconds"]
+        below = item["n_asr_below_1pct"]
+        lines.append(
+            f"| {item['label']} | {item['n_scenarios']} | "
+            f"{'–' if below is None else below} | {_pct(item['mean_A'])} | "
+            f"{_pct(item['mean_C'])} | {'–' if drop is None else f'{drop:.1f}'} | "
+            f"{_pct(item['mean_fp_share'])} | {_pct(item['mean_fn_share'])} | "
+            f"{'–' if secs is None else f'{secs:.0f}'}"
+            " |"
+        )
+    return lines
 
 
 def results_table(results):
@@ -166,27 +293,28 @@ def results_table(results):
     -------
     markdown : str
         One row per scenario: source / target, trigger, position (row,
-        column), colour, eps; ``M``; no-defense ``C`` and ``A``; and per
-        defense ``C``, ``A``, ``FP``, ``FN`` and ``s`` (fit seconds). ``C``,
-        ``A`` and ``M`` are percentages. Then a summary per column.
+        column), colour, eps (for the robust suite instead: the scenario id,
+        the source / target pairs and the attacks); ``M``; no-defense ``C``
+        and ``A``; and per defense ``C``, ``A``, ``FP``, ``FN`` and ``s``
+        (fit seconds). ``C``, ``A`` and ``M`` are percentages. Then a
+        summary per column, for the robust suite one per attack family.
     """
     specs = _columns(results)
-    header = ["S / T", "trigger", "pos", "colour", "eps", "M", "ND C", "ND A"]
+    paper = _suite(results) == "paper"
+    if paper:
+        header = ["S / T", "trigger", "pos", "colour", "eps"]
+    else:
+        header = ["scenario", "S / T", "attack"]
+    header += ["M", "ND C", "ND A"]
     for spec in specs:
         header += [f"{spec.label} {m}" for m in ("C", "A", "FP", "FN", "s")]
     lines = [
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",
     ]
-    for _, record in _sorted_records(results):
-        sc = record["scenario"]
+    for sid, record in _sorted_records(results):
         nd = record.get("no_defense", {})
-        row = [
-            f"{sc['source']} / {sc['target']}",
-            sc["trigger"],
-            f"({sc['position'][0]}, {sc['position'][1]})",
-            str(sc["color"]),
-            f"{round(100 * sc['eps'])}",
+        row = _scenario_cells(sid, record) + [
             _pct(record.get("M")),
             _pct(nd.get("C")),
             _pct(nd.get("A")),
@@ -200,26 +328,13 @@ def results_table(results):
         lines.append("| " + " | ".join(row) + " |")
 
     clean = results.get("clean_training") or {}
-    summary = summarize(results)
-    lines += [
-        "",
-        f"Clean training (no poison): C = {_pct(clean.get('C'))}%.",
-        "",
-        "| column | scenarios | ASR < 1% | mean A (%) | mean C (%) | "
-        "C drop vs clean (points) | FP share (%) | FN share (%) | fit s |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for item in summary.values():
-        drop = item["mean_clean_drop_points"]
-        secs = item["mean_seconds"]
-        lines.append(
-            f"| {item['label']} | {item['n_scenarios']} | "
-            f"{item['n_asr_below_1pct']} | {_pct(item['mean_A'])} | "
-            f"{_pct(item['mean_C'])} | {'–' if drop is None else f'{drop:.1f}'} | "
-            f"{_pct(item['mean_fp_share'])} | {_pct(item['mean_fn_share'])} | "
-            f"{'–' if secs is None else f'{secs:.0f}'}"
-            " |"
-        )
+    lines += ["", f"Clean training (no poison): C = {_pct(clean.get('C'))}%.", ""]
+    if paper:
+        lines += _summary_table(summarize(results))
+    else:
+        for family, summary in summarize_families(results).items():
+            lines += [f"**{FAMILIES[family]}**", "", *_summary_table(summary), ""]
+        lines.pop()
     return "\n".join(lines) + "\n"
 
 
@@ -237,7 +352,7 @@ def plot_asr(results, path):
     -------
     path : Path or None
         The file written, or None when matplotlib is not installed
-        (``pip install sklearn-ispl[plot]``).
+        (``pip install sklearn-ispl[plot]``) or no scenario has an attack.
     """
     try:
         import matplotlib
@@ -247,7 +362,11 @@ def plot_asr(results, path):
     except ImportError:
         logger.warning("matplotlib is not installed; no plot written.")
         return None
-    records = [record for _, record in _sorted_records(results)]
+    paper = _suite(results) == "paper"
+    rows = [(sid, r) for sid, r in _sorted_records(results) if _family(r) != "clean"]
+    records = [record for _, record in rows]
+    if not records:
+        return None
     specs = _columns(results)
     columns = [("no_defense", "No defense")] + [(s.key, s.label) for s in specs]
     n_cols = len(columns)
@@ -280,7 +399,9 @@ def plot_asr(results, path):
         [
             f"{r['scenario']['source']}/{r['scenario']['target']} "
             f"{round(100 * r['scenario']['eps'])}%"
-            for r in records
+            if paper
+            else sid
+            for sid, r in rows
         ],
         rotation=60,
         ha="right",
@@ -314,8 +435,10 @@ def write_report(results, out):
     out = Path(out)
     profile = results.get("profile", {})
     run = results["runs"][-1] if results.get("runs") else {}
+    suite = _suite(results)
     head = [
-        f"# Benchmark results: profile `{profile.get('name')}`",
+        f"# Benchmark results: profile `{profile.get('name')}`"
+        + ("" if suite == "paper" else f", {suite} suite"),
         "",
         f"Data: {profile.get('dataset')}, training subset "
         f"{profile.get('n_train') or 'all'}, final classifier "
@@ -329,6 +452,14 @@ def write_report(results, out):
         "fit seconds. Position is (row, column).",
         "",
     ]
+    if suite != "paper":
+        head += [
+            "With two attacks, A is the larger of their rates (both are in "
+            "results.json) and FN counts the poison of either. The clean "
+            "scenario has no A and no FN: its FP share is the share of the "
+            "samples removed.",
+            "",
+        ]
     notes = results.get("notes") or []
     if notes:
         head += [f"- {note}" for note in notes] + [""]

@@ -12,7 +12,8 @@ import numpy as np
 
 from ._defenses import parse_defense_params
 
-#: Version of the layout of ``results.json``.
+#: Version of the layout of ``results.json``. A file of the robust suite
+#: says so under ``"suite"``; one without that key holds the paper suite.
 RESULTS_FORMAT = 1
 
 
@@ -152,7 +153,12 @@ _DATA_FIELDS = (
 )
 
 
-def _load_results(path, profile):
+def _suite(results):
+    """The suite a results dict holds (files of the paper suite do not say)."""
+    return results.get("suite", "paper")
+
+
+def _load_results(path, profile, suite="paper"):
     if not path.exists():
         return None
     try:
@@ -169,5 +175,10 @@ def _load_results(path, profile):
         raise ValueError(
             f"{path} holds results of other settings ({', '.join(changed) or 'format'}"
             " differ); choose another output folder to start afresh."
+        )
+    if _suite(results) != suite:
+        raise ValueError(
+            f"{path} holds results of the {_suite(results)} suite, not the {suite} "
+            "suite; choose another output folder."
         )
     return results

@@ -20,7 +20,7 @@ from ._defenses import (
     parse_defense_params,
 )
 from ._profiles import get_profile
-from ._report import _summary_lines, summarize, write_report
+from ._report import _pct, _stored_summary, _summary_lines, write_report
 from ._results import (
     RESULTS_FORMAT,
     _git_commit,
@@ -30,7 +30,7 @@ from ._results import (
     _profile_record,
     _write_json_atomic,
 )
-from ._scenarios import benchmark_scenarios, select_scenarios
+from ._scenarios import SUITES, select_scenarios, suite_scenarios
 
 # The package's logger (``sklearn_ispl.benchmark``), the one
 # :func:`~sklearn_ispl.benchmark.run_benchmark` sends its log file to.
@@ -51,6 +51,7 @@ def run_benchmark(
     out=None,
     *,
     scenarios=None,
+    suite="paper",
     defenses=None,
     defense_params=None,
     n_jobs=None,
@@ -68,10 +69,17 @@ def run_benchmark(
         profile made with :func:`get_profile`.
     out : str or path-like, default=None
         Output folder (created if needed); None:
-        ``benchmarks/results/<profile>`` under the working directory.
+        ``benchmarks/results/<profile>`` under the working directory, or
+        ``benchmarks/results/<profile>-robust`` for the robust suite.
     scenarios : str or sequence, default=None
-        Scenarios to run, as for :func:`select_scenarios`; None: the
-        profile's default (all 24 for ``quick`` and ``full``).
+        Scenarios of the suite to run, as for :func:`select_scenarios`;
+        None: the profile's default (all of them for ``quick`` and
+        ``full``).
+    suite : {"paper", "robust"}, default="paper"
+        The paper's 24 scenarios (:func:`benchmark_scenarios`) or the
+        robust suite's 21 (:func:`robust_scenarios`): blended and
+        varying-stamp triggers, two attacks at once and a clean scenario.
+        One output folder holds one suite.
     defenses : sequence of str, default=None
         Defenses to run, by key or alias (``"none"`` alone: no defense
         column only); None: every defense the package offers. Missing ones
@@ -100,13 +108,14 @@ def run_benchmark(
         The content of ``results.json``: ``profile``, ``runs`` (command,
         git commit, machine and times of each invocation),
         ``clean_training``, ``scenarios`` (keyed by scenario id),
-        ``notes`` and ``summary``.
+        ``notes`` and ``summary`` (for the robust suite: ``suite`` too,
+        and the summary per attack family, :func:`summarize_families`).
 
     Raises
     ------
     ValueError
         If a setting is invalid, or ``out`` holds results of a profile with
-        other data or final-classifier settings.
+        other data or final-classifier settings, or of the other suite.
 
     Notes
     -----
@@ -121,11 +130,16 @@ def run_benchmark(
     import torch
 
     profile = get_profile(profile)
+    if suite not in SUITES:
+        raise ValueError(f"Unknown suite {suite!r}; choose one of {', '.join(SUITES)}.")
     device = device or profile.device
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         logger.warning("CUDA is not available; running on CPU.")
         device = "cpu"
-    out = Path(out) if out is not None else Path("benchmarks/results") / profile.name
+    if out is None:
+        name = profile.name if suite == "paper" else f"{profile.name}-{suite}"
+        out = Path("benchmarks/results") / name
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
 
@@ -147,6 +161,7 @@ def run_benchmark(
             out,
             results_path,
             scenarios,
+            suite,
             defenses,
             defense_params,
             n_jobs,
@@ -174,6 +189,11 @@ def _defense_settings(profile, defense_params):
     return settings
 
 
+def _attack_text(scores):
+    """`` A=..%`` of a progress line; nothing for a scenario without attack."""
+    return f" A={_pct(scores['A'])}%" if "A" in scores else ""
+
+
 def _train_final(model_factory, X, y):
     """Train a final classifier (one place, so tests can count trainings)."""
     return model_factory().fit(X, y)
@@ -184,6 +204,7 @@ def _run(
     out,
     results_path,
     selection,
+    suite,
     defense_names,
     defense_params,
     n_jobs,
@@ -195,7 +216,7 @@ def _run(
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
-    results = _load_results(results_path, profile)
+    results = _load_results(results_path, profile, suite)
     if results is None:
         results = {
             "format": RESULTS_FORMAT,
@@ -205,6 +226,9 @@ def _run(
             "scenarios": {},
             "notes": [],
         }
+        # Files of the paper suite stay as they were: without the key.
+        if suite != "paper":
+            results["suite"] = suite
     settings = _defense_settings(profile, defense_params)
 
     if defense_names is not None and [n.strip().lower() for n in defense_names] == [
@@ -239,12 +263,12 @@ def _run(
 
     X_train, y_train, X_test, y_test = _load_data(profile, data_path)
     image_shape = X_train.shape[1:]
-    all_scenarios = benchmark_scenarios(
-        image_shape, profile.max_value, profile.min_contrast
+    all_scenarios = suite_scenarios(
+        suite, image_shape, profile.max_value, profile.min_contrast
     )
-    chosen = select_scenarios(
-        all_scenarios, profile.scenarios if selection is None else selection
-    )
+    if selection is None:
+        selection = profile.scenarios if suite == "paper" else profile.robust_scenarios
+    chosen = select_scenarios(all_scenarios, selection)
     n_classes = int(max(y_train.max(), y_test.max())) + 1
     from .._images import infer_layout, to_nchw
 
@@ -324,22 +348,33 @@ def _run(
                         f"{scenario.id} with settings {done.get('params')}, not "
                         f"{now}; compare settings in separate output folders."
                     )
-        if "M" in record and "no_defense" in record and not todo:
+        triggers = scenario.triggers()
+        # The clean scenario has no attack, hence no M.
+        needs_m = bool(triggers) and "M" not in record
+        if not needs_m and "no_defense" in record and not todo:
             _say(f"[{scenario.id}] done already; skipped", progress, bar)
             continue
 
-        X_p, y_p, poison = scenario.attack.poison(X_train, y_train)
+        X_p, y_p, poison_ids = scenario.poison(X_train, y_train)
+        poison = poison_ids >= 0
         record["n_train"] = int(len(y_p))
         record["n_poison"] = int(poison.sum())
-        record["n_test_source"] = int((y_test == scenario.source).sum())
-        label = (
-            f"[{scenario.id}] {scenario.attack.trigger} at "
-            f"{tuple(scenario.attack.position)} colour {scenario.attack.color}"
-        )
+        sources = [int((y_test == source).sum()) for source, _, _ in triggers]
+        if suite == "paper":
+            record["n_test_source"] = sources[0]
+        else:
+            record["n_test_source"] = sources
+            record["n_poison_per_attack"] = [
+                int((poison_ids == k).sum()) for k in range(len(triggers))
+            ]
+        label = f"[{scenario.id}] {scenario.trigger_text()}"
 
-        if "M" not in record:
+        if needs_m:
             model, pred = clean_model()
-            record["M"] = _evaluate(model, scenario, X_test, y_test, pred)["A"]
+            scores = _evaluate(model, scenario, X_test, y_test, pred)
+            record["M"] = scores["A"]
+            if "A_per_attack" in scores:
+                record["M_per_attack"] = scores["A_per_attack"]
         if "no_defense" not in record:
             t0 = time.perf_counter()
             model = _train_final(model_factory, X_p, y_p)
@@ -352,14 +387,14 @@ def _run(
             results["scenarios"][scenario.id] = record
             # Table, plot and summary follow each finished scenario, so an
             # interrupted suite leaves a consistent report of what it ran.
-            results["summary"] = summarize(results)
+            results["summary"] = _stored_summary(results)
             _write_json_atomic(results_path, results)
             write_report(results, out)
             nd = record["no_defense"]
+            m = f"; M={_pct(record['M'])}%" if "M" in record else ""
             _say(
-                f"{label}: {record['n_poison']} poisoned; M={100 * record['M']:.1f}% "
-                f"| no defense C={100 * nd['C']:.1f}% A={100 * nd['A']:.1f}% "
-                f"(train {train_seconds:.1f} s)",
+                f"{label}: {record['n_poison']} poisoned{m} | no defense "
+                f"C={_pct(nd['C'])}%{_attack_text(nd)} (train {train_seconds:.1f} s)",
                 progress,
                 bar,
             )
@@ -377,7 +412,7 @@ def _run(
                 n_jobs,
                 X_p,
                 y_p,
-                poison,
+                poison_ids,
                 X_test,
                 y_test,
                 model_factory,
@@ -389,7 +424,7 @@ def _run(
             results["scenarios"][scenario.id] = record
             # Table, plot and summary follow each finished scenario, so an
             # interrupted suite leaves a consistent report of what it ran.
-            results["summary"] = summarize(results)
+            results["summary"] = _stored_summary(results)
             _write_json_atomic(results_path, results)
             write_report(results, out)
 
@@ -397,7 +432,7 @@ def _run(
     run_record["seconds"] = round(time.perf_counter() - started, 1)
     if hasattr(os, "getloadavg"):
         run_record["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-    results["summary"] = summarize(results)
+    results["summary"] = _stored_summary(results)
     _write_json_atomic(results_path, results)
     write_report(results, out)
     for line in _summary_lines(results):
@@ -416,7 +451,7 @@ def _run_defense(
     n_jobs,
     X_p,
     y_p,
-    poison,
+    poison_ids,
     X_test,
     y_test,
     model_factory,
@@ -455,6 +490,7 @@ def _run_defense(
         if messages:
             entry["warnings"] = messages
         keep = np.asarray(defense.keep_mask_, dtype=bool)
+        poison = poison_ids >= 0
         report = filter_report(poison, keep)
         t0 = time.perf_counter()
         model = _train_final(model_factory, X_p[keep], y_p[keep])
@@ -477,9 +513,20 @@ def _run_defense(
             "train_seconds": round(train_seconds, 2),
         }
     )
+    n_attacks = len(scenario.triggers())
+    if n_attacks == 0:
+        # Nothing was poisoned: no poison to keep, no FN.
+        del entry["FN"], entry["FN_rate"]
+        kept = ""
+    else:
+        kept = f" FN={entry['FN']}/{report['n_poison']}"
+    if n_attacks > 1:
+        entry["FN_per_attack"] = [
+            int((keep & (poison_ids == k)).sum()) for k in range(n_attacks)
+        ]
     _say(
-        f"{label}: {spec.label} C={100 * entry['C']:.1f}% A={100 * entry['A']:.1f}% "
-        f"FP={entry['FP']} FN={entry['FN']}/{report['n_poison']} "
+        f"{label}: {spec.label} C={_pct(entry['C'])}%{_attack_text(entry)} "
+        f"FP={entry['FP']}{kept} "
         f"(defense {fit_seconds:.1f} s, train {train_seconds:.1f} s)",
         progress,
         bar,
