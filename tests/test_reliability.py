@@ -241,12 +241,18 @@ def test_fitted_filter_holds_no_weak_learner(fitted):
     payload = pickle.dumps(fitted_attributes(fitted))
     for name in (b"torch", b"skorch", b"sklearn.linear_model"):
         assert name not in payload
-    for value in fitted_attributes(fitted).values():
-        values = value if isinstance(value, list) else [value]
+
+    def plain(value):
         if isinstance(value, dict):
-            values = list(value.values())
-        for v in values:
-            assert isinstance(v, np.ndarray | np.generic | int | float | str), type(v)
+            return all(plain(v) for v in value.values())
+        if isinstance(value, list | tuple):
+            return all(plain(v) for v in value)
+        return value is None or isinstance(
+            value, np.ndarray | np.generic | int | float | str
+        )
+
+    for name, value in fitted_attributes(fitted).items():
+        assert plain(value), name
 
 
 @pytest.mark.parametrize("make", [tiny_ispl, tiny_voter], ids=["ispl", "voter"])
