@@ -9,7 +9,7 @@ when given.
 Usage::
 
     python benchmarks/compare.py paper=benchmarks/results/quick-paper \\
-        fast=benchmarks/results/quick --out benchmarks/results/paper-vs-fast.md
+        medium=benchmarks/results/quick-medium
 """
 
 import argparse

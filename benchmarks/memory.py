@@ -13,9 +13,15 @@ once: with ``--n-jobs`` above 1 the peak is an upper bound.
 
 Usage::
 
-    python benchmarks/memory.py --n 60000 --out benchmarks/results/memory.json
+    python benchmarks/memory.py --n 60000 --params large \\
+        --out benchmarks/results/memory/large-60k.json
     python benchmarks/memory.py --n 6000 \\
-        --params '{"n_runs": 1, "n_components": 4, "refine_rounds": 1}'
+        --params '{"n_runs": 1, "n_components": 4, "refiner__n_rounds": 1}'
+
+``--params`` takes a schedule name or ISPLFilter settings as JSON, ``--set``
+overrides settings and ``--extra-stages`` replaces the schedule's extra
+stages (as in ``stages.py``). The result records the resolved ``schedule_``
+and the seconds of every stage (``stage_times_``).
 """
 
 import argparse
@@ -26,9 +32,10 @@ import time
 
 import numpy as np
 from speed import _subset  # the same class-balanced subsets as the speed runs
+from stages import fit_params  # the same --params, --set and --extra-stages
 
 from sklearn_ispl import ISPLFilter
-from sklearn_ispl.benchmark import _build_defense, _jsonable, parse_defense_params
+from sklearn_ispl.benchmark import _jsonable, make_defense
 from sklearn_ispl.benchmark._results import _git_commit, _machine, _write_json_atomic
 from sklearn_ispl.datasets import load_fashion_mnist
 
@@ -119,22 +126,27 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=60000, help="training images")
     parser.add_argument(
-        "--params",
-        default="{}",
-        help="ISPLFilter settings: a preset name (fast, paper, ...) or JSON",
+        "--params", default="auto", help="schedule name or ISPLFilter settings (JSON)"
+    )
+    parser.add_argument("--set", default="{}", help="settings to override (JSON)")
+    parser.add_argument(
+        "--extra-stages",
+        default=None,
+        metavar="JSON",
+        help="the extra stages, replacing the schedule's (see stages.py)",
     )
     parser.add_argument("--n-jobs", type=int, default=None)
     parser.add_argument("--interval", type=float, default=0.05, help="seconds")
     parser.add_argument("--out", default=None, help="write the results as JSON")
     args = parser.parse_args(argv)
-    params = parse_defense_params(args.params)
+    params = fit_params(args)
 
     X_all, y_all = load_fashion_mnist()
     X, y = _subset(X_all, y_all, args.n)
     del X_all, y_all
     gc.collect()
     run_params = {"random_state": 0, "n_jobs": args.n_jobs}
-    ispl, _, _ = _build_defense(ISPLFilter, params, run_params, strict=True)
+    ispl, _, _ = make_defense(ISPLFilter, params, run_params, strict=True)
 
     x_bytes = X.nbytes
     working_bytes = X.size * np.dtype(np.float32).itemsize
@@ -150,6 +162,7 @@ def main(argv=None):
     result = {
         "n": len(y),
         "params": _jsonable(params),
+        "schedule": _jsonable(ispl.schedule_),
         "n_jobs": args.n_jobs,
         "x_bytes": int(x_bytes),
         "x_dtype": str(X.dtype),

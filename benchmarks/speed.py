@@ -10,11 +10,16 @@ machine slows both sides alike.
 Usage::
 
     python benchmarks/speed.py --sizes 5000 10000 20000 60000 \\
-        --params fast --out benchmarks/results/speed-fast.json
+        --params large --out benchmarks/results/speed/large.json
 
-``--params`` takes an ISPL preset name of ``sklearn_ispl.benchmark`` (fast,
-paper, ...) or ISPLFilter settings as JSON. Each row also gives the seconds
-of the partition, vote and refine stages.
+``--params`` takes a schedule name (``auto``, ``paper``, ``small``,
+``medium``, ``large``) or ISPLFilter settings as JSON, ``--set`` overrides
+settings and ``--extra-stages`` replaces the schedule's extra stages (as in
+``stages.py``); the filter is built with
+``sklearn_ispl.benchmark.make_defense``. Each row also gives the resolved
+schedule's name and the seconds of every stage (``stage_times_``: partition,
+vote, refine and each extra stage); the settings that ran (``schedule_``) are
+recorded once per run.
 """
 
 import argparse
@@ -24,15 +29,15 @@ import sys
 import time
 
 import numpy as np
+from stages import fit_params  # the same --params, --set and --extra-stages
 
 from sklearn_ispl import ISPLFilter, make_weak_learner
 from sklearn_ispl._learners import build_learner
 from sklearn_ispl._validation import prepare_data
 from sklearn_ispl.benchmark import (
     PROFILES,
-    _build_defense,
     _jsonable,
-    parse_defense_params,
+    make_defense,
 )
 from sklearn_ispl.benchmark._results import _git_commit, _machine
 from sklearn_ispl.cli import _add_threads, _set_threads
@@ -67,12 +72,13 @@ def _provenance():
     return {"git_commit": commit, "git_dirty": dirty, "machine": _machine("cpu")}
 
 
-def summarize(rows, args, params, argv, provenance):
+def summarize(rows, args, params, argv, provenance, schedule=None):
     """Results so far, with the fitted slope once there are two sizes."""
     result = {
         "rows": rows,
         "params": args.params,
         "settings": _jsonable(params),
+        "schedule": _jsonable(schedule),
         "final_epochs": args.final_epochs,
         "final_params": PROFILES["quick"].final_params,
         "n_jobs": args.n_jobs,
@@ -96,7 +102,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 10000, 20000])
     parser.add_argument(
-        "--params", default="fast", help="ISPL preset name or settings (JSON)"
+        "--params", default="auto", help="schedule name or ISPLFilter settings (JSON)"
+    )
+    parser.add_argument("--set", default="{}", help="settings to override (JSON)")
+    parser.add_argument(
+        "--extra-stages",
+        default=None,
+        metavar="JSON",
+        help="the extra stages, replacing the schedule's (see stages.py)",
     )
     parser.add_argument("--final-epochs", type=int, default=8)
     parser.add_argument("--n-jobs", type=int, default=None)
@@ -104,35 +117,50 @@ def main(argv=None):
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     _set_threads(parser, args.threads)
-    params = parse_defense_params(args.params)
+    params = fit_params(args)
     provenance = _provenance()
 
     X_all, y_all = load_fashion_mnist()
     rows = []
+    schedule = None
     for n in args.sizes:
         X, y = _subset(X_all, y_all, n)
         final = time_final_classifier(X, y, args.final_epochs)
         run_params = {"random_state": 0, "n_jobs": args.n_jobs}
-        ispl, _, _ = _build_defense(ISPLFilter, params, run_params, strict=True)
+        ispl, _, _ = make_defense(ISPLFilter, params, run_params, strict=True)
         start = time.perf_counter()
         ispl.fit(X, y)
         fit = time.perf_counter() - start
         stages = ispl.stage_times_
+        # The settings differ between sizes only when "auto" picks another
+        # schedule; the last one is recorded, each row names its own.
+        schedule = ispl.schedule_
         rows.append(
-            {"n": n, "fit_s": fit, "final_s": final, "ratio": fit / final, **stages}
+            {
+                "n": n,
+                "schedule": schedule["schedule"],
+                "fit_s": fit,
+                "final_s": final,
+                "ratio": fit / final,
+                **stages,
+            }
         )
+        times = ", ".join(f"{k} {v:.0f} s" for k, v in stages.items())
         print(
-            f"N={n:6d}  defense {fit:8.1f} s  final classifier {final:7.1f} s  "
-            f"ratio {fit / final:5.2f}  (partition {stages['partition']:.0f} s, "
-            f"vote {stages['vote']:.0f} s, refine {stages['refine']:.0f} s)",
+            f"N={n:6d}  {schedule['schedule']}: defense {fit:8.1f} s  final "
+            f"classifier {final:7.1f} s  ratio {fit / final:5.2f}  ({times})",
             flush=True,
         )
         if args.out:
             # Written after every size, so a stopped run keeps what it measured.
             os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
             with open(args.out, "w") as fh:
-                json.dump(summarize(rows, args, params, argv, provenance), fh, indent=2)
-    result = summarize(rows, args, params, argv, provenance)
+                json.dump(
+                    summarize(rows, args, params, argv, provenance, schedule),
+                    fh,
+                    indent=2,
+                )
+    result = summarize(rows, args, params, argv, provenance, schedule)
     if "slope_s_per_1000" in result:
         print(
             f"slope {result['slope_s_per_1000']:.2f} s per 1,000 images, "

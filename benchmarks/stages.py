@@ -2,31 +2,45 @@
 
 For a scenario of a benchmark profile (optionally on more training images),
 fits ISPLFilter with the given settings and prints the poisoned samples kept
-(FN) and clean samples removed (FP) after the vote, after the refine stage
-and at the end (after the rescue, when ``rescue_epochs`` is set); then
-trains the benchmark's final classifier on the kept samples and prints its
-clean accuracy C and attack success A. This is how one lever is measured
-at a time without running every baseline. ``--seeds`` repeats the fit with
-several ``random_state`` values of the defense (the scenario and the final
-classifier's seed stay fixed), to see whether a result holds beyond one
-seed. ``--no-defense`` also trains the final classifier once on the
-unfiltered data, for the attack's strength without a defense.
+(FN) and clean samples removed (FP) after the vote (``vote_keep_mask_``),
+after the refine stage (``refine_keep_mask_``) and at the end
+(``keep_mask_``, after the extra stages), with what each extra stage found
+(the trigger-blind judge's backed samples, the rescue's give-backs, the
+stamped-trigger check's carriers); then trains the benchmark's final
+classifier on the kept samples and prints its clean accuracy C and attack
+success A. This is how one lever is measured at a time without running
+every baseline. ``--seeds`` repeats the fit with several ``random_state``
+values of the defense (the scenario and the final classifier's seed stay
+fixed), to see whether a result holds beyond one seed. ``--no-defense``
+also trains the final classifier once on the unfiltered data, for the
+attack's strength without a defense.
 
 Usage::
 
     python benchmarks/stages.py --profile quick --n-train 60000 --scenario 4 \\
-        --params large --set '{"refine_keep_ratio": 1.0}' \\
+        --params large --set '{"refiner__keep_ratio": 1.0}' \\
         --out benchmarks/results/stages/large-argmax-s4.json
-    python benchmarks/stages.py --profile smoke --scenario 17 --params digits \\
+    python benchmarks/stages.py --profile quick --n-train 60000 --scenario 20 \\
+        --params large --extra-stages \\
+        '["TriggerBlindJudge", {"Rescue": {"n_epochs": 4}},
+          {"StampedTriggerCheck": {"mode": "replace"}}]'
+    python benchmarks/stages.py --profile smoke --scenario 17 --params small \\
         --seeds 0 1 2 3 4
 
-``--params`` takes an ISPL preset name or settings as JSON; ``--set`` adds
-or overrides settings (JSON). ``--clean-judge E`` also trains the filter's
-refine learner for E epochs on the clean samples with their true labels (a
-model that never saw the trigger nor a poisoned label) and prints how many
-poisoned samples it calls the target class, among all of them and among
-those the filter kept: whether the poison a filter keeps looks like the
-target class to a clean model, or was kept for another reason.
+``--params`` takes a schedule name (``auto``, ``paper``, ``small``,
+``medium``, ``large``) or ISPLFilter settings as JSON (read by
+``sklearn_ispl.benchmark.parse_defense_params``); ``--set`` adds or
+overrides settings (JSON); ``--extra-stages`` replaces the schedule's extra
+stages by a JSON list of stage names of ``sklearn_ispl.experimental``, each
+alone or as ``{name: {parameter: value}}`` (``[]`` runs none). The filter
+is built with ``sklearn_ispl.benchmark.make_defense``; every run records the
+resolved ``schedule_`` and the ``stage_times_``. ``--clean-judge E`` also
+trains the filter's refine learner for E epochs on the clean samples with
+their true labels (a model that never saw the trigger nor a poisoned label)
+and prints how many poisoned samples it calls the target class, among all of
+them and among those the filter kept: whether the poison a filter keeps
+looks like the target class to a clean model, or was kept for another
+reason.
 """
 
 import argparse
@@ -39,15 +53,15 @@ from functools import partial
 
 import numpy as np
 
-from sklearn_ispl import ISPLFilter
+from sklearn_ispl import ISPLFilter, experimental
 from sklearn_ispl._images import infer_layout, to_nchw
 from sklearn_ispl._learners import build_learner
 from sklearn_ispl._validation import prepare_data
 from sklearn_ispl.benchmark import (
-    _build_defense,
     _jsonable,
     benchmark_scenarios,
     get_profile,
+    make_defense,
     parse_defense_params,
 )
 from sklearn_ispl.benchmark._data import _evaluate, _load_data
@@ -66,9 +80,40 @@ def add_fit_arguments(parser):
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--n-train", type=int, default=None)
     parser.add_argument("--scenario", type=int, required=True)
-    parser.add_argument("--params", default="fast")
+    parser.add_argument(
+        "--params", default="auto", help="schedule name or ISPLFilter settings (JSON)"
+    )
     parser.add_argument("--set", default="{}", help="settings to override (JSON)")
+    parser.add_argument(
+        "--extra-stages",
+        default=None,
+        metavar="JSON",
+        help="the extra stages, replacing the schedule's: a JSON list of "
+        "stage names of sklearn_ispl.experimental or {name: {param: value}}",
+    )
     parser.add_argument("--n-jobs", type=int, default=None)
+
+
+def parse_stages(text):
+    """Stage objects of :mod:`sklearn_ispl.experimental` from a JSON list."""
+    items = json.loads(text)
+    if not isinstance(items, list):
+        raise ValueError(f"--extra-stages must be a JSON list; got {text!r}.")
+    stages = []
+    for item in items:
+        name, params = (item, {}) if isinstance(item, str) else next(iter(item.items()))
+        if name not in experimental.__all__ or name in ("ExtraStage", "FitState"):
+            raise ValueError(f"Unknown stage {name!r} in --extra-stages.")
+        stages.append(getattr(experimental, name)(**params))
+    return stages
+
+
+def fit_params(args):
+    """The ISPLFilter settings of ``--params``, ``--set`` and ``--extra-stages``."""
+    params = {**parse_defense_params(args.params), **json.loads(args.set)}
+    if args.extra_stages is not None:
+        params["extra_stages"] = parse_stages(args.extra_stages)
+    return params
 
 
 def run_record(script, argv, params, poison):
@@ -102,33 +147,57 @@ def load_scenario(profile_name, n_train, index):
     return profile, scenario, (X, y, *scenario.attack.poison(X, y)), (X_test, y_test)
 
 
+def stage_findings(ispl, poison):
+    """What each extra stage of a fitted filter found, counted against the poison."""
+    found = {}
+    for stage in ispl.extra_stages_:
+        name = type(stage).__name__
+        if hasattr(stage, "backed_"):
+            found[name] = {
+                "poison_not_backed": int((~stage.backed_ & poison).sum()),
+                "clean_not_backed": int((~stage.backed_ & ~poison).sum()),
+            }
+        elif hasattr(stage, "rescued_"):
+            found[name] = {
+                "rescued_poison": int((stage.rescued_ & poison).sum()),
+                "rescued_clean": int((stage.rescued_ & ~poison).sum()),
+            }
+        elif hasattr(stage, "carriers_"):
+            found[name] = {
+                "carriers_poison": int((stage.carriers_ & poison).sum()),
+                "carriers_clean": int((stage.carriers_ & ~poison).sum()),
+                "pairs_found": [
+                    pair for pair in _jsonable(stage.pairs_) if pair["found"]
+                ],
+            }
+    return found
+
+
 def fit_once(params, seed, n_jobs, X, y, poison):
-    """Fit ISPLFilter once: counts after the vote and at the end, keep mask."""
+    """Fit ISPLFilter once: counts after each stage, what the stages found."""
     run_params = {"random_state": seed, "n_jobs": n_jobs}
-    ispl, _, _ = _build_defense(ISPLFilter, params, run_params, strict=True)
+    ispl, _, _ = make_defense(ISPLFilter, params, run_params, strict=True)
     start = time.perf_counter()
     ispl.fit(X, y)
     seconds = time.perf_counter() - start
     run = {
         "random_state": seed,
         "fit_seconds": seconds,
+        "schedule": _jsonable(ispl.schedule_),
         "stage_seconds": ispl.stage_times_,
         "vote": counts(ispl.vote_keep_mask_, poison),
         "refine": counts(ispl.refine_keep_mask_, poison),
         "final": counts(ispl.keep_mask_, poison),
         "poison_per_component": [int(poison[c].sum()) for c in ispl.components_],
-        "suspicious_pairs": ispl.suspicious_pairs_.tolist(),
-        "trigger_pairs": [
-            pair for pair in _jsonable(ispl.trigger_pairs_) if pair["found"]
-        ],
+        "extra_stages": stage_findings(ispl, poison),
     }
+    times = ", ".join(f"{k} {v:.0f} s" for k, v in ispl.stage_times_.items())
     print(
-        f"seed {seed}: fit {seconds:.0f} s; vote: FN {run['vote']['FN']} FP "
-        f"{run['vote']['FP']}; refine: FN {run['refine']['FN']} FP "
-        f"{run['refine']['FP']}; final: FN {run['final']['FN']} FP "
-        f"{run['final']['FP']} of {len(y)} ({int(poison.sum())} poisoned); "
-        f"suspicious pairs {run['suspicious_pairs']}; trigger check found "
-        f"{run['trigger_pairs']}",
+        f"seed {seed}: schedule {ispl.schedule_['schedule']}, fit {seconds:.0f} s "
+        f"({times}); vote: FN {run['vote']['FN']} FP {run['vote']['FP']}; "
+        f"refine: FN {run['refine']['FN']} FP {run['refine']['FP']}; final: FN "
+        f"{run['final']['FN']} FP {run['final']['FP']} of {len(y)} "
+        f"({int(poison.sum())} poisoned); extra stages {run['extra_stages']}",
         flush=True,
     )
     return run, ispl
@@ -136,7 +205,7 @@ def fit_once(params, seed, n_jobs, X, y, poison):
 
 def fresh_refine_model(ispl, data):
     """An untrained copy of a fitted filter's refine learner, with its seed."""
-    learner = ispl.weak_learner if ispl.refine_learner is None else ispl.refine_learner
+    learner = ispl.schedule_["refine_learner"]
     return build_learner(learner, data, ispl.random_state, ispl.device)
 
 
@@ -203,7 +272,7 @@ def main(argv=None):
     if args.clean_judge < 0:
         parser.error("--clean-judge must be at least 0")
     _set_threads(parser, args.threads)
-    params = {**parse_defense_params(args.params), **json.loads(args.set)}
+    params = fit_params(args)
 
     profile, scenario, (X, y, X_p, y_p, poison), (X_test, y_test) = load_scenario(
         args.profile, args.n_train, args.scenario

@@ -22,7 +22,6 @@ from sklearn.model_selection import train_test_split
 
 from sklearn_ispl import (
     ActivationClusteringFilter,
-    BoostedComponentVoter,
     ConfidentLearningFilter,
     ISPLFilter,
     ITLMFilter,
@@ -70,8 +69,8 @@ defenses = {
         n_components=4,
         warmup_epochs=4,
         epochs_per_iteration=2,
-        voter=BoostedComponentVoter(n_epochs=30),
-        refine_rounds=6,
+        voter__n_epochs=30,
+        refiner__n_rounds=6,
     ),
     "Spectral Signatures": SpectralSignatureFilter(n_epochs=10, removal_rate=0.3),
     "Activation Clustering": ActivationClusteringFilter(n_epochs=10),

@@ -24,7 +24,7 @@ import torch
 from skorch import NeuralNetClassifier
 from torch import nn
 
-from sklearn_ispl import BoostedComponentVoter, ISPLFilter
+from sklearn_ispl import ISPLFilter
 from sklearn_ispl.attacks import BackdoorAttack
 from sklearn_ispl.datasets import load_digits_images
 from sklearn_ispl.metrics import filter_report
@@ -91,8 +91,8 @@ ispl = ISPLFilter(
     n_components=4,
     warmup_epochs=4,
     epochs_per_iteration=2,
-    voter=BoostedComponentVoter(n_epochs=30),
-    refine_rounds=6,
+    voter__n_epochs=30,
+    refiner__n_rounds=6,
     random_state=0,
 )
 start = time.perf_counter()

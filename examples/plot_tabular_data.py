@@ -25,7 +25,7 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 
-from sklearn_ispl import BoostedComponentVoter, ISPLFilter
+from sklearn_ispl import ISPLFilter
 from sklearn_ispl.metrics import (
     clean_accuracy,
     filter_report,
@@ -109,8 +109,8 @@ for name, keep in [("no defense", np.ones(len(y_poisoned), dtype=bool))] + [
             n_components=4,
             warmup_epochs=4,
             epochs_per_iteration=2,
-            voter=BoostedComponentVoter(n_epochs=30),
-            refine_rounds=6,
+            voter__n_epochs=30,
+            refiner__n_rounds=6,
             random_state=0,
         )
         start = time.perf_counter()

@@ -32,6 +32,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._base import BaseFilter
+from ._docstring import SHARED_PARAMS, Substitution
 from ._learners import build_learner, run_tasks
 from ._partition import partition
 from ._validation import resolve_size
@@ -191,6 +192,7 @@ def competent_vote(predictions, components, y, n_classes, competence, min_agreem
     return other < min_agreement, 1.0 - other
 
 
+@Substitution(**SHARED_PARAMS)
 class BoostedComponentVoter(BaseFilter):
     """Keep the samples whose label the component learners vote for.
 
@@ -201,10 +203,8 @@ class BoostedComponentVoter(BaseFilter):
 
     Parameters
     ----------
-    weak_learner : estimator, default=None
-        Trained once per component. None uses a small CNN (images) or MLP
-        (rows) in a skorch net; any skorch net, or a scikit-learn classifier
-        with ``partial_fit`` and ``predict_proba``, can take its place.
+    {weak_learner}
+        Here: trained once per component.
     n_epochs : int, default=40
         Epochs of each component learner (paper: 40).
     voting : {"sample", "component", "competent"}, default="sample"
@@ -232,26 +232,21 @@ class BoostedComponentVoter(BaseFilter):
         from the paper for large data: a learner trained on a component of
         thousands of images for several epochs learns a trigger from the few
         dozen poisoned images that the partition left outside the poison
-        component (measured on 60,000 Fashion-MNIST images,
-        ``benchmarks/README.md``); a capped learner stays weak, and the vote
-        costs the same at any data size apart from prediction. It is not
+        component on tens of thousands of images (the documentation's
+        benchmarks page and ``benchmarks/README.md`` say what was measured);
+        a capped learner stays weak, and the vote costs the same at any data
+        size apart from prediction. It is not
         enough on its own there: a learner whose component holds almost none
         of a class still calls that class by a look-alike.
     partitioner : object, default=None
         Where components come from when ``fit`` is given none: an object with
         ``fit_predict(X)`` (a clusterer such as ``KMeans``, applied to the
         standardised rows), or None for ISPL with the paper's settings.
-    image_shape : tuple, default=None
-        ``(height, width)`` or ``(height, width, channels)`` of the images
-        when ``X`` is 2-D; None reads 2-D ``X`` as tabular rows.
-    device : str, default="cpu"
-        Torch device of the weak learners ("cpu", "cuda", "cuda:N", "mps").
-    n_jobs : int, default=None
-        Learners trained at once by joblib (-1: all cores).
-    random_state : int, RandomState instance or None, default=None
-        Seeds the learners and tie-breaks; fixes the result.
-    verbose : int, default=0
-        Show progress when positive.
+    {image_shape}
+    {device}
+    {n_jobs}
+    {random_state}
+    {verbose}
 
     Attributes
     ----------

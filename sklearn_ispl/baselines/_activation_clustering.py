@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from threadpoolctl import threadpool_limits
 
 from .._base import BaseFilter
+from .._docstring import SHARED_PARAMS, Substitution
 from ._features import learned_features
 
 __all__ = ["ActivationClusteringFilter"]
@@ -113,6 +114,7 @@ def flag_clusters(
     return nothing, silhouette
 
 
+@Substitution(**SHARED_PARAMS)
 class ActivationClusteringFilter(BaseFilter):
     """Remove the small cluster of learned representations in each class.
 
@@ -178,18 +180,12 @@ class ActivationClusteringFilter(BaseFilter):
         ``"net.1"`` of :class:`~sklearn_ispl.WeakMLP`; for other modules the
         input of the last ``nn.Linear``). Must be None for a scikit-learn
         weak learner.
-    image_shape : tuple, default=None
-        ``(height, width)`` or ``(height, width, channels)`` when ``X`` is
-        2-D with one flattened image per row; None reads 2-D ``X`` as
-        tabular rows.
-    device : str, default="cpu"
-        Torch device of the weak learner ("cpu", "cuda", "cuda:N", "mps").
+    {image_shape}
+    {device}
     n_jobs : int, default=None
         Accepted for a uniform API; the defense trains one learner, so it
         does not use parallel workers.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the weak learner, the ICA and k-means: two fits give the same
-        ``keep_mask_``.
+    {random_state}
     verbose : int, default=0
         Accepted for a uniform API (one training, no progress bar).
 
@@ -230,12 +226,10 @@ class ActivationClusteringFilter(BaseFilter):
     package ran with its defaults: same reduction settings, k-means with one
     k-means++ start, same flagging rules, and the same default reduction
     (PCA; ART's helper functions default to FastICA, as Chen et al. use).
-    On backdoored digits (36 poisoned zeros among 210 eights, 5 or 10
-    epochs of the default learner), PCA put all the poison in the target
-    class's small cluster with at most 3 clean samples; ICA's small cluster
-    held at most a third of the poison. Given the same
-    features
-    and, for each class in turn, a generator seeded as ART's global one, the
+    On backdoored digits with the default learner, PCA put the poison in
+    the target class's small cluster with few clean samples, where ICA's
+    small cluster held a minority of it. Given the same features and, for
+    each class in turn, a generator seeded as ART's global one, the
     clusters are identical. Differences:
 
     - Constant feature columns (dead ReLU units) are dropped before the

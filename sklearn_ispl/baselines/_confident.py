@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import BaseFilter
+from .._docstring import SHARED_PARAMS, Substitution
 from .._learners import build_learner, run_tasks
 
 __all__ = ["ConfidentLearningFilter"]
@@ -58,6 +59,7 @@ def make_folds(y, cv, seed):
         return list(splitter.split(np.zeros((len(y), 1)), y))
 
 
+@Substitution(**SHARED_PARAMS)
 class ConfidentLearningFilter(BaseFilter):
     """Remove the samples cleanlab finds mislabelled from out-of-fold predictions.
 
@@ -78,11 +80,8 @@ class ConfidentLearningFilter(BaseFilter):
 
     Parameters
     ----------
-    weak_learner : estimator, default=None
-        The learner of every fold. None: a skorch net around a small CNN
-        (images) or MLP (rows) sized from the data. Any skorch net, or a
-        scikit-learn classifier with ``partial_fit`` and ``predict_proba``,
-        can take its place.
+    {weak_learner}
+        Here: the learner of every fold.
     n_epochs : int, default=20
         Epochs of each fold's learner (see :class:`SpectralSignatureFilter`).
     cv : int, default=5
@@ -96,20 +95,12 @@ class ConfidentLearningFilter(BaseFilter):
     frac_noise : float in (0, 1], default=1.0
         Flag only this share of the estimated label issues (cleanlab's
         parameter; used by the "prune_by_*" and "both" rules).
-    image_shape : tuple, default=None
-        ``(height, width)`` or ``(height, width, channels)`` when ``X`` is
-        2-D with one flattened image per row; None reads 2-D ``X`` as
-        tabular rows.
-    device : str, default="cpu"
-        Torch device of the weak learners ("cpu", "cuda", "cuda:N", "mps").
-    n_jobs : int, default=None
-        Folds trained at once by joblib (-1: all cores). Results do not
-        depend on it. cleanlab itself runs in one process.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the folds and their learners: two fits give the same
-        ``keep_mask_``.
-    verbose : int, default=0
-        Show progress over folds when positive.
+    {image_shape}
+    {device}
+    {n_jobs}
+        cleanlab itself runs in one process.
+    {random_state}
+    {verbose}
 
     Attributes
     ----------

@@ -7,6 +7,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
 from .._base import BaseFilter
+from .._docstring import SHARED_PARAMS, Substitution
 from .._learners import build_learner
 
 __all__ = ["ITLMFilter"]
@@ -17,6 +18,7 @@ def n_to_keep(n_samples, fraction):
     return max(1, min(n_samples, int(np.floor(fraction * n_samples + 0.5))))
 
 
+@Substitution(**SHARED_PARAMS)
 class ITLMFilter(BaseFilter):
     """Keep the samples with the lowest loss, retraining from scratch each round.
 
@@ -30,11 +32,8 @@ class ITLMFilter(BaseFilter):
 
     Parameters
     ----------
-    weak_learner : estimator, default=None
-        The learner of every round. None: a skorch net around a small CNN
-        (images) or MLP (rows) sized from the data. Any skorch net, or a
-        scikit-learn classifier with ``partial_fit`` and ``predict_proba``,
-        can take its place.
+    {weak_learner}
+        Here: the learner of every round.
     n_rounds : int, default=4
         Rounds of training and trimming. Shen and Sanghavi repeat "several"
         times without a fixed count; four rounds let the kept set settle on
@@ -50,17 +49,12 @@ class ITLMFilter(BaseFilter):
         Share of all samples kept after each round (alpha). The paper of this
         package uses 0.98 for eps = 5% of a source class, 0.96 for 10% and
         0.92 for 20%, on CIFAR-10.
-    image_shape : tuple, default=None
-        ``(height, width)`` or ``(height, width, channels)`` when ``X`` is
-        2-D with one flattened image per row; None reads 2-D ``X`` as
-        tabular rows.
-    device : str, default="cpu"
-        Torch device of the weak learners ("cpu", "cuda", "cuda:N", "mps").
+    {image_shape}
+    {device}
     n_jobs : int, default=None
         Accepted for a uniform API; each round depends on the last, so rounds
         run one after another.
-    random_state : int, RandomState instance or None, default=None
-        Seeds every round's learner: two fits give the same ``keep_mask_``.
+    {random_state}
     verbose : int, default=0
         Show a progress bar over rounds when positive.
 

@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import Interval
 from threadpoolctl import threadpool_limits
 
 from .._base import BaseFilter
+from .._docstring import SHARED_PARAMS, Substitution
 from ._features import learned_features
 
 __all__ = ["SpectralSignatureFilter"]
@@ -49,6 +50,7 @@ def n_to_remove(n_samples, rate):
     return min(n_samples, math.ceil(rate * n_samples - 1e-9))
 
 
+@Substitution(**SHARED_PARAMS)
 class SpectralSignatureFilter(BaseFilter):
     """Remove the samples with the strongest spectral signature in each class.
 
@@ -75,11 +77,10 @@ class SpectralSignatureFilter(BaseFilter):
         Epochs of training on all samples before reading the features. The
         original defense reads a fully trained network (the paper of this
         package: 200 epochs on CIFAR-10). With the default learner, 10
-        epochs fit scikit-learn's digits to about 98% training accuracy. On
-        a backdoored digits set the trigger stood out most after 3 to 6
-        epochs; with more, the network also encodes the clean variation of
-        the target class and the signal can fade, so more is not always
-        better.
+        epochs fit scikit-learn's digits closely. On a backdoored digits set
+        the trigger stood out most after a few epochs; with more, the network
+        also encodes the clean variation of the target class and the signal
+        can fade, so more is not always better.
     removal_rate : float in [0, 1), default=0.15
         Share of each class removed. Tran et al. remove 1.5 times the largest
         share of poison expected in a class (the paper of this package:
@@ -96,17 +97,12 @@ class SpectralSignatureFilter(BaseFilter):
         ``"net.1"`` of :class:`~sklearn_ispl.WeakMLP`; for other modules the
         input of the last ``nn.Linear``). Must be None for a scikit-learn
         weak learner.
-    image_shape : tuple, default=None
-        ``(height, width)`` or ``(height, width, channels)`` when ``X`` is
-        2-D with one flattened image per row; None reads 2-D ``X`` as
-        tabular rows.
-    device : str, default="cpu"
-        Torch device of the weak learner ("cpu", "cuda", "cuda:N", "mps").
+    {image_shape}
+    {device}
     n_jobs : int, default=None
         Accepted for a uniform API; the defense trains one learner, so it
         does not use parallel workers.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the weak learner: two fits give the same ``keep_mask_``.
+    {random_state}
     verbose : int, default=0
         Accepted for a uniform API (one training, no progress bar).
 
