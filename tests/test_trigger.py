@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from sklearn_ispl.experimental._trigger import MIN_GROUP, trigger_check
 from sklearn_ispl._validation import prepare_data
+from sklearn_ispl.experimental._trigger import MIN_GROUP, trigger_check
 
 from .conftest import half_bright_images
 
