@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from imblearn.utils import check_target_type
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
@@ -55,17 +56,23 @@ def check_filter_input(estimator, X, y, image_shape=None):
     _check_label_types(y)
     check_classification_targets(y)
     y1d = check_target_type(y)
-    X, y1d = validate_data(
-        estimator,
-        X,
-        y1d,
-        reset=True,
-        allow_nd=True,
-        dtype="numeric",
-        ensure_all_finite=True,
-        ensure_min_samples=2,
-        y_numeric=False,
-    )
+    X = _check_value_types(X)
+    # scikit-learn first sums X to find NaN and infinity cheaply; a sum that
+    # overflows only sends it to the exact check, so it needs no warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        X, y1d = validate_data(
+            estimator,
+            X,
+            y1d,
+            reset=True,
+            allow_nd=True,
+            dtype="numeric",
+            ensure_all_finite=True,
+            ensure_min_samples=2,
+            y_numeric=False,
+        )
+    # Any other array-like that NumPy turned into dates or times.
+    _check_dtype_kind(X.dtype)
     layout = infer_layout(X.shape, image_shape)
     if layout == "tabular" and X.ndim != 2:
         raise ValueError(f"X must be 2-D to be read as tabular rows; got {X.ndim}-D.")
@@ -101,6 +108,99 @@ def _check_float32_range(X):
         raise ValueError(
             f"X holds values too large for float32 (|x| > {limit:.3g}); the "
             "weak learners train on a float32 copy of X. Rescale X."
+        )
+
+
+def _check_value_types(X):
+    """Refuse values that NumPy or scikit-learn would quietly make numbers.
+
+    scikit-learn's ``dtype="numeric"`` keeps dates and times as they are,
+    and casts object arrays to float, which turns numeric strings, dates,
+    times and booleans held as objects into numbers. A filter needs pixel or
+    feature values, so each of those is refused here, naming what was found.
+
+    Returns
+    -------
+    X : array-like
+        ``X`` itself, or for a list or tuple the array NumPy makes of it
+        (which scikit-learn would make anyway).
+    """
+    if isinstance(X, (list, tuple)):
+        try:
+            array = np.asarray(X)
+        except (ValueError, TypeError):
+            # Ragged nesting and the like: scikit-learn names those.
+            return X
+        X = array
+    if sp.issparse(X):
+        return X
+    if hasattr(X, "iloc") and hasattr(X, "dtypes") and getattr(X, "ndim", 0) == 2:
+        # A pandas DataFrame: one dtype per column.
+        for j, dtype in enumerate(X.dtypes):
+            where = f"column {X.columns[j]!r} of X"
+            _check_dtype_kind(dtype, where)
+            if getattr(dtype, "kind", None) == "O":
+                _check_objects(X.iloc[:, j].to_numpy(dtype=object), where)
+        return X
+    dtype = getattr(X, "dtype", None)
+    _check_dtype_kind(dtype)
+    if isinstance(dtype, np.dtype) and dtype.kind == "O":
+        _check_objects(np.asarray(X, dtype=object).ravel())
+    return X
+
+
+def _check_dtype_kind(dtype, where="X"):
+    kind = getattr(dtype, "kind", None)
+    if kind in ("M", "m"):
+        what = "dates" if kind == "M" else "time differences"
+        raise ValueError(
+            f"{where} holds {what} (dtype {dtype}), not numbers; a filter "
+            "needs pixel or feature values. Convert them explicitly if they "
+            "are meant as numbers (e.g. X.astype('int64'))."
+        )
+    if kind == "c":
+        raise ValueError(
+            f"Complex data not supported: {where} has dtype {dtype}; every "
+            "pixel or feature must be a real number."
+        )
+
+
+def _object_kind(value):
+    if value is None or type(value).__name__ == "NAType":
+        return "missing"
+    # NumPy registers timedelta64 as an integer type; it is a duration.
+    if isinstance(value, (np.datetime64, np.timedelta64)):
+        return type(value).__name__
+    if isinstance(value, Real):
+        return "number"
+    return {"str": "string", "bytes": "bytes"}.get(
+        type(value).__name__, type(value).__name__
+    )
+
+
+def _check_objects(values, where="X"):
+    """Refuse an object array (flat) that holds anything but real numbers."""
+    # One Python call per distinct type, not per value.
+    examples = {}
+    for value in values:
+        examples.setdefault(type(value), value)
+    kinds = {}
+    for example in examples.values():
+        kinds.setdefault(_object_kind(example), example)
+    if "missing" in kinds:
+        raise ValueError(
+            f"{where} contains missing values (None or NA); every pixel or "
+            "feature needs a value."
+        )
+    others = sorted(kind for kind in kinds if kind != "number")
+    if others:
+        example = repr(kinds[others[0]])
+        if len(example) > 40:
+            example = example[:37] + "..."
+        raise ValueError(
+            f"{where} holds {', '.join(others)} values (e.g. {example}), not "
+            "numbers; every pixel or feature must be a real number. Strings, "
+            "dates and times are not converted: convert X explicitly."
         )
 
 
@@ -146,19 +246,58 @@ def prepare_data(X, y_encoded, n_classes, layout, image_shape=None):
     """
     if layout == "tabular":
         Xt = np.array(X, dtype=np.float32, order="C")
-        mean = Xt.mean(axis=0, dtype=np.float64)
-        std = Xt.std(axis=0, dtype=np.float64)
-        std[std == 0] = 1.0
+        axis = 0
     else:
         Xt = np.ascontiguousarray(to_nchw(X, layout, image_shape), dtype=np.float32)
         if np.shares_memory(Xt, X):
             Xt = Xt.copy()
-        mean = Xt.mean(dtype=np.float64)
-        std = Xt.std(dtype=np.float64) or 1.0
-    Xt -= np.asarray(mean, dtype=np.float32)
-    Xt /= np.asarray(std, dtype=np.float32)
+        axis = None
+    # float64 sums: mean and std of float32 values cannot overflow there.
+    mean = np.asarray(Xt.mean(axis=axis, dtype=np.float64))
+    std = np.asarray(Xt.std(axis=axis, dtype=np.float64))
+    mean32 = mean.astype(np.float32)
+    std32 = std.astype(np.float32)
+    # No spread, or one too small for float32 (it rounds to 0): leave the
+    # values centred but unscaled rather than divide by zero.
+    std32[std32 == 0] = 1.0
+    _check_standardisable(Xt, mean, mean32, std32, axis)
+    Xt -= mean32
+    Xt /= std32
     return PreparedData(
         X=Xt, y=y_encoded, n_classes=int(n_classes), input_shape=tuple(Xt.shape[1:])
+    )
+
+
+def _check_standardisable(Xt, mean, mean32, std32, axis):
+    """Refuse data whose float32 standardisation would overflow.
+
+    ``Xt - mean`` is computed in float32 (the only copy of the data), so
+    finite values far from their mean on both sides, e.g. -3e38 among
+    values near 3e38, would become infinite and make training diverge.
+    Subtraction is monotonic, so checking each column's extremes (all
+    pixels' for images) finds every overflow before it happens.
+    """
+    if Xt.size == 0:
+        return
+    high = np.asarray(Xt.max(axis=axis))
+    low = np.asarray(Xt.min(axis=axis))
+    with np.errstate(over="ignore"):
+        bad = ~(
+            np.isfinite(high - mean32) & np.isfinite(low - mean32) & np.isfinite(std32)
+        )
+    if not bad.any():
+        return
+    index = np.flatnonzero(bad)[0]
+    high, low, mean = (float(a.ravel()[index]) for a in (high, low, mean))
+    values = f"The values of column {index} of X" if axis == 0 else "X's values"
+    limit = float(np.finfo(np.float32).max)
+    raise ValueError(
+        f"{values} span too wide a range to standardise in float32: "
+        f"they run from {low:.3g} to {high:.3g} (max |x| "
+        f"{max(abs(low), abs(high)):.3g}), up to "
+        f"{max(high - mean, mean - low):.3g} from their mean {mean:.3g}, and "
+        f"float32 holds at most {limit:.3g}. Rescale X, e.g. divide it by its "
+        "largest absolute value."
     )
 
 

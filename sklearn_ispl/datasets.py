@@ -16,11 +16,6 @@ from pathlib import Path
 import numpy as np
 from sklearn.datasets import load_digits
 
-try:
-    from numpy._core.multiarray import _reconstruct as _numpy_reconstruct
-except ImportError:  # numpy < 2
-    from numpy.core.multiarray import _reconstruct as _numpy_reconstruct
-
 __all__ = [
     "CIFAR10_CLASSES",
     "FASHION_MNIST_CLASSES",
@@ -245,6 +240,29 @@ _CIFAR10_FILES = {
 
 _CIFAR10_IMAGE_SIZE = 32 * 32 * 3
 
+# A real batch holds 10,000 images; no batch file may make the loader build
+# more than that.
+_CIFAR10_MAX_IMAGES = 10_000
+
+# The largest array a batch needs is its uint8 data; its labels, even as an
+# int64 array, are far smaller.
+_CIFAR10_MAX_ARRAY_BYTES = _CIFAR10_MAX_IMAGES * _CIFAR10_IMAGE_SIZE
+
+# What the unpickler may allocate for one file in all. Per image a batch
+# holds 3072 pixels, a label (8 bytes as int64) and a file name; 256 bytes
+# cover the name and the other small entries. Twice that, as at protocols 0
+# to 2 every array's raw data and every bytes object is first decoded from
+# text. A pickle can refer back to one object any number of times, so
+# without a total a few bytes could ask for many full arrays.
+_CIFAR10_MAX_BATCH_BYTES = 2 * _CIFAR10_MAX_IMAGES * (_CIFAR10_IMAGE_SIZE + 8 + 256)
+
+# The names numpy.dtype is called with when NumPy pickles a plain boolean,
+# integer or float array or scalar.
+_PICKLED_DTYPES = frozenset(
+    [f"{kind}{size}" for kind in "iu" for size in (1, 2, 4, 8)]
+    + ["b1", "f2", "f4", "f8"]
+)
+
 
 def load_cifar10(path, subset="train"):
     """Load CIFAR-10 from a local folder of its "python version" batches.
@@ -273,21 +291,42 @@ def load_cifar10(path, subset="train"):
         If a batch file is missing.
     ValueError
         If ``subset`` is invalid, or a batch is not a valid CIFAR-10 batch:
-        corrupt, of the wrong content, or refused by the restricted
-        unpickler below.
+        corrupt, of the wrong content or size, or refused by the restricted
+        unpickler (see Notes). The message names the file.
 
     Notes
     -----
-    The batches are Python pickles, and unpickling can run arbitrary code.
-    They are read with an unpickler that resolves exactly four globals:
-    ``numpy.core.multiarray._reconstruct`` and its NumPy 2 name
-    ``numpy._core.multiarray._reconstruct``, ``numpy.ndarray`` and
-    ``numpy.dtype``, which are what NumPy's own pickling of the ``data``
-    array refers to. Everything else in a batch (the dict, lists, strings,
-    bytes, ints) needs no global. Any other global, e.g. ``os.system`` in a
-    tampered file, makes loading fail before anything is called. A pickle
-    cannot call other code through these four: they only allocate arrays
-    and dtypes from the data.
+    A batch is a pickled dict whose ``data`` entry is a uint8 array of shape
+    ``(n, 3072)`` (or a list of ``n`` rows of 3072 ints in 0..255), each row
+    the red, green and blue 32x32 planes, and whose ``labels`` entry is a
+    list (or 1-D integer array) of ``n`` ints in 0..9; ``n`` is at most
+    10,000, and may be 0. Keys may be ``str`` or ``bytes``. Batches pickled
+    by Python 2 (as distributed) or Python 3, at any protocol from 0 to 5,
+    are read.
+
+    Unpickling can run arbitrary code and allocate arbitrary memory, so the
+    batches are read with an unpickler that resolves only the globals such a
+    batch refers to, each replaced by a checked stand-in:
+
+    - ``numpy.dtype``, for plain boolean, integer and float types only;
+    - ``numpy.core.multiarray._reconstruct`` (NumPy 2:
+      ``numpy._core.multiarray._reconstruct``) with ``numpy.ndarray`` as the
+      type to rebuild, and, at protocol 5, ``numpy.core.numeric._frombuffer``
+      (``numpy._core.numeric._frombuffer``): they rebuild a contiguous array
+      from raw bytes that must be exactly its size. ``numpy.ndarray`` cannot
+      be called, so a pickle cannot give an array strides or a buffer that
+      its shape overruns;
+    - ``numpy.core.multiarray.scalar`` (``numpy._core.multiarray.scalar``),
+      for integer labels pickled as NumPy scalars;
+    - ``_codecs.encode`` (latin-1 only) and ``bytes()`` without arguments,
+      through which Python 3 pickles bytes at protocols 0 to 2.
+
+    The size of every array is checked before it is allocated: none may be
+    larger than the 30,720,000 bytes of 10,000 images, nor all that one file
+    builds larger than about twice that. Any other global, e.g.
+    ``os.system`` in a tampered file, makes loading fail before anything is
+    called. Arrays pickled out of band (protocol 5 with a
+    ``buffer_callback``) are not in the file, and such a batch is refused.
 
     Examples
     --------
@@ -315,74 +354,399 @@ def load_cifar10(path, subset="train"):
     return X, y
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only NumPy's array reconstruction globals."""
+class _Global:
+    """A global as the restricted unpickler hands it out: a callable only.
 
-    _allowed = {
-        ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
-        ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-    }
+    Pickle's BUILD opcode sets the state of whatever object it is given; on
+    a plain function it could set attributes (even its defaults), changing
+    the loader for later files. This object has no attributes to set and
+    refuses any state.
+    """
+
+    __slots__ = ("_name", "_function")
+
+    def __init__(self, name, function):
+        self._name = name
+        self._function = function
+
+    def __call__(self, *args):
+        return self._function(*args)
+
+    def __setstate__(self, state):
+        raise pickle.UnpicklingError(f"refused to set the state of {self._name}")
+
+    def __repr__(self):
+        return f"<checked {self._name}>"
+
+
+class _DtypeSpec:
+    """Stand-in for ``numpy.dtype`` while unpickling: a plain numeric dtype.
+
+    NumPy pickles a dtype as ``numpy.dtype(name, align, copy)`` followed by a
+    state holding its byte order. Only the names of plain boolean, integer
+    and float types are accepted, and only the state of such a type, so
+    NumPy never sees structured, object or flexible dtypes from a file.
+    """
+
+    __slots__ = ("dtype", "_state_set")
+
+    def __init__(self, name, align=False, copy=False):
+        if not isinstance(name, str):
+            raise pickle.UnpicklingError(
+                f"refused numpy.dtype({type(name).__name__}): a CIFAR-10 batch "
+                "names its dtypes by string"
+            )
+        if name not in _PICKLED_DTYPES:
+            raise pickle.UnpicklingError(
+                f"refused numpy.dtype({name!r:.40}): a CIFAR-10 batch holds "
+                "only plain boolean, integer or float arrays"
+            )
+        self.dtype = np.dtype(name)
+        self._state_set = False
+
+    def __setstate__(self, state):
+        # A plain type's state: (3, byte order, subarray, names, fields,
+        # itemsize, alignment, flags), the middle five None/None/None/-1/-1.
+        if self._state_set or not (
+            isinstance(state, tuple)
+            and len(state) == 8
+            and _is_int(state[0], 3)
+            and isinstance(state[1], str)
+            and state[1] in ("<", ">", "|", "=")
+            and all(value is None for value in state[2:5])
+            and _is_int(state[5], -1)
+            and _is_int(state[6], -1)
+            and _is_int(state[7])
+        ):
+            raise pickle.UnpicklingError(
+                f"refused a state for numpy dtype {self.dtype}: a CIFAR-10 "
+                "batch only gives a plain type's byte order"
+            )
+        self._state_set = True
+        if state[1] in ("<", ">"):
+            self.dtype = self.dtype.newbyteorder(state[1])
+
+
+class _PickledArray(np.ndarray):
+    """An array the restricted unpickler builds from checked state only.
+
+    The checked ``_reconstruct`` returns an empty one that carries the check
+    for the state pickle's BUILD then gives it; the check runs, and NumPy
+    allocates, once. Any other BUILD on it is refused.
+    """
+
+    def __setstate__(self, state):
+        check = self.__dict__.pop("_check_state", None)
+        if check is None:
+            raise pickle.UnpicklingError(
+                "refused to set the state of an array that is already built"
+            )
+        super().__setstate__(check(state))
+
+
+def _is_int(value, expected=None):
+    # bool is an int subclass, but no count or flag in a pickle is a bool.
+    return type(value) is int and (expected is None or value == expected)
+
+
+def _checked_shape(shape, dtype):
+    """Return ``shape`` as a tuple and its size in bytes, if within bounds."""
+    if not (
+        isinstance(shape, (tuple, list))
+        and len(shape) <= 32
+        and all(_is_int(size) and size >= 0 for size in shape)
+    ):
+        raise pickle.UnpicklingError(
+            "refused an array shape that is not a short tuple of non-negative ints"
+        )
+    # Refuse huge sizes before formatting or multiplying them: a pickle can
+    # hold ints of any length.
+    if any(size > _CIFAR10_MAX_ARRAY_BYTES for size in shape):
+        raise pickle.UnpicklingError(
+            f"refused an array with an axis longer than {_CIFAR10_MAX_ARRAY_BYTES}, "
+            "the bytes of a full CIFAR-10 batch"
+        )
+    shape = tuple(shape)
+    n_bytes = math.prod(shape) * dtype.itemsize
+    if n_bytes > _CIFAR10_MAX_ARRAY_BYTES:
+        raise pickle.UnpicklingError(
+            f"refused an array of shape {shape} and dtype {dtype} "
+            f"({n_bytes} bytes): a CIFAR-10 batch needs no array larger than "
+            f"{_CIFAR10_MAX_ARRAY_BYTES} bytes (10,000 images)"
+        )
+    return shape, n_bytes
+
+
+def _resolve_dtype(dtype):
+    if not isinstance(dtype, _DtypeSpec):
+        raise pickle.UnpicklingError(
+            f"refused an array dtype given as {type(dtype).__name__}: it must "
+            "come from numpy.dtype"
+        )
+    return dtype.dtype
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only checked stand-ins for a batch's globals.
+
+    See the Notes of :func:`load_cifar10`. Each stand-in checks its
+    arguments, and the size of what it builds, before anything is allocated;
+    every other global is refused. One instance reads one file.
+    """
+
+    def __init__(self, file):
+        # The batches were pickled by Python 2; latin1 maps its byte
+        # strings (keys, file names, the raw array data) one to one.
+        super().__init__(file, encoding="latin1")
+        self._bytes_left = _CIFAR10_MAX_BATCH_BYTES
+        self._ndarray = _Global("numpy.ndarray", self._call_ndarray)
+        reconstruct = _Global("numpy's _reconstruct", self._reconstruct)
+        frombuffer = _Global("numpy's _frombuffer", self._frombuffer)
+        scalar = _Global("numpy's scalar", self._scalar)
+        empty_bytes = _Global("bytes", self._empty_bytes)
+        self._globals = {
+            ("numpy", "ndarray"): self._ndarray,
+            ("numpy", "dtype"): _Global("numpy.dtype", _DtypeSpec),
+            ("numpy.core.multiarray", "_reconstruct"): reconstruct,
+            ("numpy._core.multiarray", "_reconstruct"): reconstruct,
+            ("numpy.core.numeric", "_frombuffer"): frombuffer,
+            ("numpy._core.numeric", "_frombuffer"): frombuffer,
+            ("numpy.core.multiarray", "scalar"): scalar,
+            ("numpy._core.multiarray", "scalar"): scalar,
+            ("_codecs", "encode"): _Global("_codecs.encode", self._encode),
+            # Protocols 0-2 name builtins by their Python 2 module.
+            ("__builtin__", "bytes"): empty_bytes,
+            ("builtins", "bytes"): empty_bytes,
+        }
 
     def find_class(self, module, name):
-        # Hand out the objects themselves instead of importing `module`: no
-        # import side effects, and no deprecation warning for numpy.core.
+        # Hand out checked stand-ins instead of importing `module`: no import
+        # side effects, and nothing NumPy allocates unchecked.
         try:
-            return self._allowed[(module, name)]
-        except KeyError:
+            return self._globals[(module, name)]
+        except (KeyError, TypeError):
             raise pickle.UnpicklingError(
                 f"refused to load global {module}.{name}: a CIFAR-10 batch "
                 "needs only numpy's array reconstruction; the file may be "
                 "malicious"
             ) from None
 
+    def _charge(self, n_bytes, what):
+        if n_bytes > self._bytes_left:
+            raise pickle.UnpicklingError(
+                f"refused {what}: it would bring what the file builds past "
+                f"{_CIFAR10_MAX_BATCH_BYTES} bytes, more than a CIFAR-10 batch "
+                "needs"
+            )
+        self._bytes_left -= n_bytes
+
+    def _raw_bytes(self, raw, n_bytes):
+        """``raw`` as bytes, if it holds exactly ``n_bytes``."""
+        if not isinstance(raw, (bytes, bytearray, str)) or len(raw) != n_bytes:
+            size = len(raw) if isinstance(raw, (bytes, bytearray, str)) else None
+            raise pickle.UnpicklingError(
+                f"refused raw array data of {type(raw).__name__} "
+                f"(length {size}): the array needs exactly {n_bytes} bytes"
+            )
+        if isinstance(raw, str):
+            # Python 2 pickled raw data as str, which the latin1 decoding
+            # gave back as text of one character per byte.
+            self._charge(n_bytes, "raw array data")
+            raw = raw.encode("latin1")
+        return raw
+
+    def _call_ndarray(self, *args):
+        raise pickle.UnpicklingError(
+            "refused to call numpy.ndarray: a CIFAR-10 batch only names it as "
+            "the type of an array to rebuild; a direct call could give an "
+            "array strides or a shape that its data does not fill"
+        )
+
+    def _reconstruct(self, subtype, shape, typecode):
+        if subtype is not self._ndarray:
+            raise pickle.UnpicklingError(
+                "refused numpy's _reconstruct of anything but numpy.ndarray"
+            )
+        array = _PickledArray((0,), dtype=np.uint8)
+        array._check_state = self._array_state
+        return array
+
+    def _array_state(self, state):
+        # NumPy's array state: (version, shape, dtype, is_fortran, raw data).
+        if not (isinstance(state, tuple) and len(state) == 5 and _is_int(state[0], 1)):
+            raise pickle.UnpicklingError(
+                "refused an array state other than (1, shape, dtype, "
+                "is_fortran, raw data)"
+            )
+        _, shape, dtype, is_fortran, raw = state
+        dtype = _resolve_dtype(dtype)
+        shape, n_bytes = _checked_shape(shape, dtype)
+        if not isinstance(is_fortran, (bool, int)) or is_fortran not in (0, 1):
+            raise pickle.UnpicklingError("refused an array order flag not 0 or 1")
+        raw = self._raw_bytes(raw, n_bytes)
+        self._charge(n_bytes, f"an array of shape {shape}")
+        return (1, shape, dtype, bool(is_fortran), raw)
+
+    def _frombuffer(self, buffer, dtype, shape, order):
+        # What NumPy pickles a C- or Fortran-contiguous array as at protocol
+        # 5: its raw bytes (in band, as bytearray or bytes), dtype, shape and
+        # order.
+        dtype = _resolve_dtype(dtype)
+        shape, n_bytes = _checked_shape(shape, dtype)
+        if not isinstance(order, str) or order not in ("C", "F"):
+            raise pickle.UnpicklingError("refused an array order other than C or F")
+        if not isinstance(buffer, (bytes, bytearray)):
+            raise pickle.UnpicklingError(
+                f"refused an array buffer of type {type(buffer).__name__}"
+            )
+        buffer = self._raw_bytes(buffer, n_bytes)
+        self._charge(n_bytes, f"an array of shape {shape}")
+        array = np.frombuffer(buffer, dtype=dtype, count=math.prod(shape))
+        # As a _PickledArray without a check, the result refuses any BUILD.
+        return array.reshape(shape, order=order).view(_PickledArray)
+
+    def _scalar(self, dtype, raw):
+        dtype = _resolve_dtype(dtype)
+        if dtype.kind not in "iu":
+            raise pickle.UnpicklingError(
+                f"refused a numpy scalar of dtype {dtype}: a CIFAR-10 batch "
+                "holds integer labels only"
+            )
+        raw = self._raw_bytes(raw, dtype.itemsize)
+        # A Python int: nothing in the batch keeps a NumPy object from here.
+        return np.frombuffer(raw, dtype=dtype)[0].item()
+
+    def _encode(self, text, encoding):
+        if not isinstance(text, str) or encoding != "latin1":
+            raise pickle.UnpicklingError(
+                "refused _codecs.encode other than of text to latin1 bytes"
+            )
+        self._charge(len(text), "bytes from _codecs.encode")
+        return text.encode("latin1")
+
+    def _empty_bytes(self, *args):
+        # Python 3 pickles b"" as bytes() at protocols 0-2; with an argument
+        # bytes() would allocate as much as the argument asks.
+        if args:
+            raise pickle.UnpicklingError("refused bytes() with arguments")
+        return b""
+
 
 def _read_cifar10_batch(file):
     with open(file, "rb") as stream:
         try:
-            # The batches were pickled by Python 2; latin1 maps its byte
-            # strings (keys, file names, the raw array data) one to one.
-            batch = _RestrictedUnpickler(stream, encoding="latin1").load()
+            batch = _CifarUnpickler(stream).load()
         except Exception as exc:
             # Garbage input can fail in many ways inside pickle and numpy
-            # (UnpicklingError, EOFError, TypeError, ...): report them all
-            # as one kind of error that names the file.
+            # (UnpicklingError, EOFError, TypeError, ...): report them all as
+            # one kind of error that names the file.
+            detail = str(exc)
+            if isinstance(exc, MemoryError) and not detail:
+                # Pickle allocates a string or frame at its declared length
+                # before reading it, so a few bytes can declare too much.
+                detail = "it declares an object too large to allocate"
             raise ValueError(
-                f"{file} is not a valid CIFAR-10 batch: {type(exc).__name__}: {exc}"
+                f"{file} is not a valid CIFAR-10 batch: {type(exc).__name__}: {detail}"
             ) from exc
     if not isinstance(batch, dict):
         raise ValueError(
             f"{file} is not a valid CIFAR-10 batch: expected a dict, got "
             f"{type(batch).__name__}."
         )
-    data = _batch_entry(batch, "data", file)
-    labels = _batch_entry(batch, "labels", file)
+    data = _cifar10_data(_batch_entry(batch, "data", file), file)
+    labels = _cifar10_labels(_batch_entry(batch, "labels", file), len(data), file)
+    # Each row is the red plane, then green, then blue, each 32x32 row-major.
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), labels
+
+
+def _cifar10_data(data, file):
+    """The batch's ``data`` entry as a uint8 ndarray of shape (n, 3072)."""
+    expected = (
+        f"'data' must be a uint8 array of shape (n, {_CIFAR10_IMAGE_SIZE}) or "
+        f"a list of n rows of {_CIFAR10_IMAGE_SIZE} ints in 0..255, with n at "
+        f"most {_CIFAR10_MAX_IMAGES}"
+    )
+    if isinstance(data, (list, tuple)):
+        if len(data) > _CIFAR10_MAX_IMAGES:
+            raise ValueError(
+                f"{file} is not a valid CIFAR-10 batch: {expected}; it has "
+                f"{len(data)} rows."
+            )
+        for i, row in enumerate(data):
+            if not _is_uint8_row(row):
+                raise ValueError(
+                    f"{file} is not a valid CIFAR-10 batch: {expected}; row {i} is not."
+                )
+        data = np.array(data, dtype=np.uint8).reshape(len(data), _CIFAR10_IMAGE_SIZE)
     if (
         not isinstance(data, np.ndarray)
         or data.dtype != np.uint8
         or data.ndim != 2
         or data.shape[1] != _CIFAR10_IMAGE_SIZE
+        or data.shape[0] > _CIFAR10_MAX_IMAGES
     ):
         raise ValueError(
-            f"{file} is not a valid CIFAR-10 batch: 'data' must be a uint8 "
-            f"array of shape (n, {_CIFAR10_IMAGE_SIZE}), got "
+            f"{file} is not a valid CIFAR-10 batch: {expected}; got "
             f"{getattr(data, 'dtype', type(data).__name__)} of shape "
             f"{getattr(data, 'shape', None)}."
         )
-    labels = np.asarray(labels)
-    if (
-        labels.shape != (data.shape[0],)
-        or labels.dtype.kind not in "iu"
-        or (labels.size and (labels.min() < 0 or labels.max() >= len(CIFAR10_CLASSES)))
-    ):
+    return data.view(np.ndarray)
+
+
+def _is_uint8_row(row):
+    if isinstance(row, np.ndarray):
+        return row.dtype == np.uint8 and row.shape == (_CIFAR10_IMAGE_SIZE,)
+    return (
+        isinstance(row, (list, tuple))
+        and len(row) == _CIFAR10_IMAGE_SIZE
+        and all(_is_int(value) and 0 <= value <= 255 for value in row)
+    )
+
+
+def _cifar10_labels(labels, n_images, file):
+    """The batch's ``labels`` entry as an int64 array of ``n_images`` labels."""
+    n_classes = len(CIFAR10_CLASSES)
+    expected = f"'labels' must hold {n_images} integers in 0..{n_classes - 1}"
+    if isinstance(labels, np.ndarray):
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":
+            raise ValueError(
+                f"{file} is not a valid CIFAR-10 batch: {expected}; got a "
+                f"{labels.dtype} array of shape {labels.shape}."
+            )
+        items = labels.tolist()
+    elif isinstance(labels, (list, tuple)):
+        items = labels
+    else:
         raise ValueError(
-            f"{file} is not a valid CIFAR-10 batch: 'labels' must hold "
-            f"{data.shape[0]} integers in 0..{len(CIFAR10_CLASSES) - 1}."
+            f"{file} is not a valid CIFAR-10 batch: {expected}, as a list; got "
+            f"{type(labels).__name__}."
         )
-    # Each row is the red plane, then green, then blue, each 32x32 row-major.
-    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return np.ascontiguousarray(images), labels.astype(np.int64)
+    if len(items) != n_images:
+        raise ValueError(
+            f"{file} is not a valid CIFAR-10 batch: {expected}; it holds {len(items)}."
+        )
+    for i, value in enumerate(items):
+        if not _is_int(value):
+            # A list that holds itself or other lists would otherwise reach
+            # NumPy, which fails on it without naming the file.
+            what = (
+                "the labels list itself"
+                if value is labels
+                else f"a {type(value).__name__}"
+            )
+            raise ValueError(
+                f"{file} is not a valid CIFAR-10 batch: {expected}, as a flat "
+                f"list; item {i} is {what}."
+            )
+        if not 0 <= value < n_classes:
+            # Labels are ints of any length: show only a short one.
+            shown = value if abs(value) < 10**9 else "out of range"
+            raise ValueError(
+                f"{file} is not a valid CIFAR-10 batch: {expected}; item {i} "
+                f"is {shown}."
+            )
+    return np.array(items, dtype=np.int64).reshape(n_images)
 
 
 def _batch_entry(batch, key, file):

@@ -3,6 +3,7 @@
 import gzip
 import os
 import pickle
+import re
 import struct
 from pathlib import Path
 
@@ -382,3 +383,317 @@ class TestCifar10:
         (tmp_path / "test_batch").write_bytes(content)
         with pytest.raises(ValueError, match=match):
             load_cifar10(tmp_path, subset="test")
+
+
+try:
+    from numpy._core.multiarray import _reconstruct as _numpy_reconstruct
+except ImportError:  # numpy < 2
+    from numpy.core.multiarray import _reconstruct as _numpy_reconstruct
+
+
+def _dump(batch, protocol=pickle.DEFAULT_PROTOCOL, **kwargs):
+    import io
+
+    buffer = io.BytesIO()
+    pickle.dump(batch, buffer, protocol=protocol, **kwargs)
+    return buffer.getvalue()
+
+
+class _Strided:
+    """Pickles as a direct ``numpy.ndarray`` call: a view with given strides."""
+
+    def __init__(self, shape, dtype, buffer, strides):
+        self.args = (shape, np.dtype(dtype), buffer, 0, strides)
+
+    def __reduce__(self):
+        return (np.ndarray, self.args)
+
+
+class _SharedRawArray:
+    """Pickles like an ndarray whose raw bytes object other arrays share.
+
+    Pickle stores a bytes object once and refers back to it, so a small file
+    can rebuild many arrays from one raw buffer.
+    """
+
+    def __init__(self, raw, shape):
+        self.raw, self.shape = raw, shape
+
+    def __reduce__(self):
+        state = (1, self.shape, np.dtype(np.uint8), False, self.raw)
+        return (_numpy_reconstruct, (np.ndarray, (0,), b"b"), state)
+
+
+def _test_batch_path(tmp_path):
+    return re.escape(str(tmp_path / "test_batch"))
+
+
+class TestCifar10Protocols:
+    @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+    @pytest.mark.parametrize("key_type", [str, bytes])
+    def test_python3_batches_of_every_protocol(self, tmp_path, protocol, key_type):
+        expected = {}
+        for seed, name in enumerate(["test_batch", "data_batch_1"]):
+            batch, images, labels = _cifar_batch(5, seed=seed)
+            batch = {
+                key if key_type is bytes else key.decode(): value
+                for key, value in batch.items()
+            }
+            (tmp_path / name).write_bytes(_dump(batch, protocol))
+            expected[name] = images, labels
+        X, y = load_cifar10(tmp_path, subset="test")
+        np.testing.assert_array_equal(X, expected["test_batch"][0])
+        np.testing.assert_array_equal(y, expected["test_batch"][1])
+        assert X.dtype == np.uint8 and y.dtype == np.int64
+        assert X.flags.writeable and X.flags.c_contiguous
+
+    @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+    @pytest.mark.parametrize(
+        "as_labels",
+        [
+            np.asarray,
+            lambda labels: labels.astype(">i4"),
+            lambda labels: labels.astype(np.uint8),
+            list,  # a list of NumPy integer scalars
+        ],
+        ids=["int64-array", "big-endian-array", "uint8-array", "numpy-scalars"],
+    )
+    def test_labels_as_numpy_integers(self, tmp_path, protocol, as_labels):
+        batch, images, labels = _cifar_batch(5, seed=1)
+        batch[b"labels"] = as_labels(np.asarray(labels))
+        (tmp_path / "test_batch").write_bytes(_dump(batch, protocol))
+        X, y = load_cifar10(tmp_path, subset="test")
+        np.testing.assert_array_equal(X, images)
+        np.testing.assert_array_equal(y, labels)
+        assert y.dtype == np.int64
+
+    @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+    def test_fortran_ordered_and_list_data(self, tmp_path, protocol):
+        batch, images, labels = _cifar_batch(4, seed=2)
+        for data in (np.asfortranarray(batch[b"data"]), batch[b"data"].tolist()):
+            batch[b"data"] = data
+            (tmp_path / "test_batch").write_bytes(_dump(batch, protocol))
+            X, y = load_cifar10(tmp_path, subset="test")
+            np.testing.assert_array_equal(X, images)
+            np.testing.assert_array_equal(y, labels)
+
+    @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+    def test_batch_of_zero_images(self, tmp_path, protocol):
+        expected = _write_cifar(tmp_path)
+        empty = {"data": np.zeros((0, _IMAGE_SIZE), np.uint8), "labels": []}
+        (tmp_path / "test_batch").write_bytes(_dump(empty, protocol))
+        (tmp_path / "data_batch_2").write_bytes(_dump(empty, protocol))
+        X, y = load_cifar10(tmp_path, subset="test")
+        assert X.shape == (0, 32, 32, 3) and X.dtype == np.uint8
+        assert y.shape == (0,) and y.dtype == np.int64
+        X, y = load_cifar10(tmp_path)
+        names = ["data_batch_1", "data_batch_3", "data_batch_4", "data_batch_5"]
+        np.testing.assert_array_equal(
+            X, np.concatenate([expected[name][0] for name in names])
+        )
+        np.testing.assert_array_equal(
+            y, np.concatenate([expected[name][1] for name in names])
+        )
+
+    def test_out_of_band_buffers_are_refused(self, tmp_path):
+        batch, _, _ = _cifar_batch(2, seed=0)
+        # The buffers stay with the writer: the file does not hold the data.
+        content = _dump(batch, 5, buffer_callback=lambda buffer: False)
+        (tmp_path / "test_batch").write_bytes(content)
+        with pytest.raises(ValueError, match=_test_batch_path(tmp_path)):
+            load_cifar10(tmp_path, subset="test")
+
+
+_IMAGE_SIZE = 32 * 32 * 3
+
+
+class TestCifar10Bounds:
+    """A small batch file must not make the loader allocate without bound."""
+
+    @pytest.mark.parametrize("protocol", [2, 4, 5])
+    @pytest.mark.parametrize("n_images", [5, 20_000, 2**30])
+    def test_zero_strides_are_refused(self, tmp_path, protocol, n_images):
+        # Every image a view of the same single byte: a ~200-byte file that
+        # the loader would copy out into n_images * 3072 bytes.
+        batch = {
+            "data": _Strided((n_images, _IMAGE_SIZE), np.uint8, b"x", (0, 0)),
+            "labels": _Strided((n_images,), np.int64, bytes(8), (0,)),
+        }
+        content = _dump(batch, protocol)
+        assert len(content) < 300
+        (tmp_path / "test_batch").write_bytes(content)
+        with pytest.raises(ValueError, match=_test_batch_path(tmp_path)) as info:
+            load_cifar10(tmp_path, subset="test")
+        assert "refused to call numpy.ndarray" in str(info.value)
+
+    def test_negative_strides_are_refused(self, tmp_path):
+        data = _Strided((2, _IMAGE_SIZE), np.uint8, bytes(2 * _IMAGE_SIZE), (1, -1))
+        content = _dump({"data": data, "labels": [0, 1]})
+        (tmp_path / "test_batch").write_bytes(content)
+        with pytest.raises(ValueError, match="refused to call numpy.ndarray"):
+            load_cifar10(tmp_path, subset="test")
+
+    @pytest.mark.parametrize("protocol", [2, 4, 5])
+    def test_array_larger_than_a_batch_is_refused(self, tmp_path, protocol):
+        images = np.zeros((10_001, _IMAGE_SIZE), np.uint8)
+        content = _dump({"data": images, "labels": [0] * 10_001}, protocol)
+        (tmp_path / "test_batch").write_bytes(content)
+        with pytest.raises(ValueError, match=_test_batch_path(tmp_path)) as info:
+            load_cifar10(tmp_path, subset="test")
+        assert "refused an array of shape (10001, 3072)" in str(info.value)
+
+    def test_declared_sizes_are_checked_before_allocating(self, tmp_path):
+        # A raw-data length that does not match the declared shape, and a
+        # shape of 2**40 images backed by 3072 bytes.
+        raw = bytes(_IMAGE_SIZE)
+        for shape, match in [
+            ((2, _IMAGE_SIZE), "needs exactly 6144 bytes"),
+            ((2**40, _IMAGE_SIZE), "refused an array with an axis longer"),
+            ((10**30, 0), "refused an array with an axis longer"),
+        ]:
+            batch = {"data": _SharedRawArray(raw, shape), "labels": [0]}
+            (tmp_path / "test_batch").write_bytes(_dump(batch))
+            with pytest.raises(ValueError, match=match):
+                load_cifar10(tmp_path, subset="test")
+
+    def test_one_raw_buffer_rebuilt_many_times_is_refused(self, tmp_path):
+        # Each array is within bounds, but the file refers to one full
+        # batch's raw bytes three times; in all it would build three arrays.
+        raw = bytes(10_000 * _IMAGE_SIZE)
+        batch = {
+            "data": np.zeros((1, _IMAGE_SIZE), np.uint8),
+            "labels": [0],
+            "extra": [_SharedRawArray(raw, (10_000, _IMAGE_SIZE)) for _ in range(3)],
+        }
+        content = _dump(batch)
+        assert len(content) < 1.01 * len(raw)
+        (tmp_path / "test_batch").write_bytes(content)
+        with pytest.raises(ValueError, match=_test_batch_path(tmp_path)) as info:
+            load_cifar10(tmp_path, subset="test")
+        assert "more than a CIFAR-10 batch needs" in str(info.value)
+
+    @pytest.mark.parametrize("protocol", [0, 2, 5])
+    def test_full_size_batch_is_within_bounds(self, tmp_path, protocol):
+        # The most a valid batch asks for: 10,000 images, labels as an int64
+        # array, and file names as bytes, which Python 3 pickles through
+        # _codecs.encode at protocols 0 to 2.
+        rng = np.random.RandomState(0)
+        data = rng.randint(0, 256, size=(10_000, _IMAGE_SIZE)).astype(np.uint8)
+        labels = rng.randint(0, 10, size=10_000).astype(np.int64)
+        batch = {
+            b"batch_label": b"testing batch 1 of 1",
+            b"data": data,
+            b"labels": labels,
+            b"filenames": [f"image_file_{i:05d}.png".encode() for i in range(10_000)],
+        }
+        (tmp_path / "test_batch").write_bytes(_dump(batch, protocol))
+        X, y = load_cifar10(tmp_path, subset="test")
+        assert X.shape == (10_000, 32, 32, 3)
+        np.testing.assert_array_equal(X[7].transpose(2, 0, 1).ravel(), data[7])
+        np.testing.assert_array_equal(y, labels)
+
+    def test_huge_declared_length(self, tmp_path):
+        # BINBYTES8 declaring 2**62 bytes, followed by three.
+        content = b"\x80\x04\x8e" + struct.pack("<Q", 2**62) + b"abc"
+        (tmp_path / "test_batch").write_bytes(content)
+        with pytest.raises(ValueError, match=_test_batch_path(tmp_path)):
+            load_cifar10(tmp_path, subset="test")
+
+    @pytest.mark.parametrize(
+        "dtype", [object, "u1,u1", "datetime64[s]", "S4", "complex128"]
+    )
+    def test_other_dtypes_are_refused(self, tmp_path, dtype):
+        data = np.zeros((2, _IMAGE_SIZE), dtype=dtype)
+        (tmp_path / "test_batch").write_bytes(_dump({"data": data, "labels": [0, 1]}))
+        with pytest.raises(ValueError, match=r"refused numpy\.dtype"):
+            load_cifar10(tmp_path, subset="test")
+
+    @pytest.mark.parametrize(
+        "content",
+        [
+            # BUILD with a state for the numpy.dtype global itself.
+            b"\x80\x02cnumpy\ndtype\n}X\x01\x00\x00\x00xK\x01sb.",
+            # BUILD with a slot state that would set its __defaults__.
+            b"\x80\x02cnumpy\ndtype\nN}X\x0c\x00\x00\x00__defaults__)s\x86b.",
+        ],
+    )
+    def test_globals_cannot_be_changed(self, tmp_path, content):
+        (tmp_path / "test_batch").write_bytes(content)
+        with pytest.raises(ValueError, match="refused to set the state"):
+            load_cifar10(tmp_path, subset="test")
+
+    def test_tampered_dtype_state_is_refused(self, tmp_path):
+        content = pickle.dumps({"data": np.zeros((1, _IMAGE_SIZE), np.uint8)}, 2)
+        # The itemsize field of the dtype's state, -1 for a plain type.
+        content = content.replace(b"NNNJ\xff\xff\xff\xff", b"NNNJ\x00\x00\x00\x01", 1)
+        (tmp_path / "test_batch").write_bytes(content)
+        with pytest.raises(ValueError, match="refused a state for numpy dtype"):
+            load_cifar10(tmp_path, subset="test")
+
+    def test_float_scalars_are_refused(self, tmp_path):
+        batch = {
+            "data": np.zeros((1, _IMAGE_SIZE), np.uint8),
+            "labels": [np.float64(1)],
+        }
+        (tmp_path / "test_batch").write_bytes(_dump(batch))
+        with pytest.raises(ValueError, match="refused a numpy scalar of dtype float64"):
+            load_cifar10(tmp_path, subset="test")
+
+
+def _self_referential_list():
+    labels = [0]
+    labels.append(labels)
+    return labels
+
+
+class TestCifar10Labels:
+    @pytest.mark.parametrize(
+        ("labels", "match"),
+        [
+            ([1, [2, 3]], "flat list; item 1 is a list"),
+            ([[1], [2]], "flat list; item 0 is a list"),
+            (_self_referential_list(), "item 1 is the labels list itself"),
+            ([True, 1], "item 0 is a bool"),
+            ([1.0, 2.0], "item 0 is a float"),
+            ([1, 2**80], "item 1 is out of range"),
+            ([1, -1], "item 1 is -1"),
+            ({"a": 1}, "as a list; got dict"),
+            ("ab", "as a list; got str"),
+            (np.array([0.5, 1.0]), "got a float64 array of shape"),
+            (np.zeros((2, 1), np.int64), r"got a int64 array of shape \(2, 1\)"),
+        ],
+        ids=[
+            "ragged",
+            "nested",
+            "self-referential",
+            "bool",
+            "float",
+            "huge",
+            "negative",
+            "dict",
+            "str",
+            "float-array",
+            "2-D-array",
+        ],
+    )
+    def test_bad_labels_name_the_file(self, tmp_path, labels, match):
+        batch = {"data": np.zeros((2, _IMAGE_SIZE), np.uint8), "labels": labels}
+        (tmp_path / "test_batch").write_bytes(_dump(batch))
+        with pytest.raises(ValueError, match=_test_batch_path(tmp_path)) as info:
+            load_cifar10(tmp_path, subset="test")
+        assert re.search(match, str(info.value))
+        assert "'labels' must hold 2 integers in 0..9" in str(info.value)
+
+    @pytest.mark.parametrize(
+        ("data", "match"),
+        [
+            ([[0] * _IMAGE_SIZE, [0] * 5], "row 1 is not"),
+            ([[256] * _IMAGE_SIZE, [0] * _IMAGE_SIZE], "row 0 is not"),
+            ([[0] * _IMAGE_SIZE, "x" * _IMAGE_SIZE], "row 1 is not"),
+        ],
+    )
+    def test_bad_list_data_names_the_file(self, tmp_path, data, match):
+        (tmp_path / "test_batch").write_bytes(_dump({"data": data, "labels": [0, 1]}))
+        with pytest.raises(ValueError, match=_test_batch_path(tmp_path)) as info:
+            load_cifar10(tmp_path, subset="test")
+        assert match in str(info.value)

@@ -1,11 +1,21 @@
 """Every layout is read the same way; bad input fails early and clearly."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.linear_model import SGDClassifier
 
-from sklearn_ispl import BoostedComponentVoter, ISPLFilter
+from sklearn_ispl import (
+    ActivationClusteringFilter,
+    BoostedComponentVoter,
+    ConfidentLearningFilter,
+    ISPLFilter,
+    ITLMFilter,
+    SpectralSignatureFilter,
+)
+from sklearn_ispl._validation import check_filter_input, prepare_data
 
 from .conftest import tiny_ispl
 
@@ -103,6 +113,24 @@ class TestInputsAreNotModified:
         )
 
 
+def _objects_with(value):
+    """Zeros as an object array, with ``value`` as one pixel."""
+    X = np.zeros((20, 4, 4), dtype=object)
+    X[3, 1, 2] = value
+    return X
+
+
+def _far_from_mean(shape):
+    """Finite float32 values whose distance from their mean overflows float32.
+
+    One sample at -3e38, the rest at 3e38: the mean is near 2.7e38, so the
+    first sample lies 5.7e38 below it.
+    """
+    X = np.full(shape, 3e38, dtype=np.float32)
+    X[0] = -3e38
+    return X
+
+
 @pytest.mark.parametrize(
     "X, y, match",
     [
@@ -120,6 +148,33 @@ class TestInputsAreNotModified:
         (np.zeros((4, 4, 4)), np.array([0, 1, 0, 1]), "n_components"),
         (np.zeros((20, 4, 4)), None, "requires y"),
         (np.zeros((20, 4, 4)), np.array([1] * 10 + ["a"] * 10, dtype=object), "mixes"),
+        (
+            np.zeros((20, 4, 4), dtype="datetime64[s]"),
+            np.repeat([0, 1], 10),
+            r"dates \(dtype datetime64\[s\]\)",
+        ),
+        (
+            np.zeros((20, 4, 4), dtype="timedelta64[ms]"),
+            np.repeat([0, 1], 10),
+            r"time differences \(dtype timedelta64\[ms\]\)",
+        ),
+        (_objects_with("1"), np.repeat([0, 1], 10), "string values"),
+        (_objects_with(b"1"), np.repeat([0, 1], 10), "bytes values"),
+        (_objects_with(1 + 2j), np.repeat([0, 1], 10), "complex values"),
+        (
+            _objects_with(np.datetime64("2020-01-01")),
+            np.repeat([0, 1], 10),
+            "datetime64 values",
+        ),
+        (
+            _objects_with(np.timedelta64(5, "s")),
+            np.repeat([0, 1], 10),
+            "timedelta64 values",
+        ),
+        (_objects_with(None), np.repeat([0, 1], 10), "missing values"),
+        (_objects_with([1.0]), np.repeat([0, 1], 10), "list values"),
+        (_far_from_mean((20, 4, 4)), np.repeat([0, 1], 10), "X's values span too wide"),
+        (_far_from_mean((20, 5)), np.repeat([0, 1], 10), "column 0 of X span too wide"),
     ],
 )
 def test_bad_input_is_named(X, y, match, monkeypatch):
@@ -163,3 +218,123 @@ def test_voter_rejects_bad_components():
     ]:
         with pytest.raises(ValueError, match=match):
             voter.fit(X, y, components=comps)
+
+
+def _no_training(monkeypatch):
+    import sklearn_ispl._learners as learners
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started on bad input")
+
+    monkeypatch.setattr(learners.Learner, "__init__", no_training)
+
+
+ALL_FILTERS = [
+    ISPLFilter,
+    BoostedComponentVoter,
+    ITLMFilter,
+    ConfidentLearningFilter,
+    SpectralSignatureFilter,
+    ActivationClusteringFilter,
+]
+
+
+@pytest.mark.parametrize("Filter", ALL_FILTERS, ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        (np.zeros((20, 4, 4), dtype="datetime64[D]"), r"dtype datetime64\[D\]"),
+        (np.zeros((20, 6), dtype="timedelta64[s]"), r"dtype timedelta64\[s\]"),
+        (_objects_with("0.5"), "string values"),
+        (_far_from_mean((20, 4, 4)), "too wide a range to standardise in float32"),
+    ],
+    ids=["datetime", "timedelta", "numeric-strings", "overflow"],
+)
+def test_every_filter_refuses_before_training(Filter, X, match, monkeypatch):
+    _no_training(monkeypatch)
+    estimator = Filter()
+    with pytest.raises(ValueError, match=match):
+        estimator.fit(X, np.repeat([0, 1], 10))
+    assert not hasattr(estimator, "classes_")
+
+
+def test_dates_in_a_dataframe_or_list_are_refused(monkeypatch):
+    pd = pytest.importorskip("pandas")
+    _no_training(monkeypatch)
+    y = np.repeat([0, 1], 10)
+    dates = pd.date_range("2020-01-01", periods=20)
+    frame = pd.DataFrame({"pixel": np.arange(20.0), "taken": dates})
+    with pytest.raises(ValueError, match="column 'taken' of X holds dates"):
+        ISPLFilter().fit(frame, y)
+    frame = pd.DataFrame({"pixel": np.arange(20.0), "gap": dates - dates[0]})
+    with pytest.raises(ValueError, match="column 'gap' of X holds time differences"):
+        ISPLFilter().fit(frame, y)
+    frame = pd.DataFrame({"pixel": np.arange(20.0), "text": ["1.5"] * 20})
+    with pytest.raises(ValueError, match="column 'text' of X holds string values"):
+        ISPLFilter().fit(frame, y)
+    rows = [[np.datetime64("2020-01-01")] * 4] * 20
+    with pytest.raises(ValueError, match=r"dtype datetime64\[D\]"):
+        ISPLFilter().fit(rows, y)
+
+
+def test_numbers_held_as_objects_are_accepted(images):
+    X, y = images
+    objects = X.astype(object)
+    objects[0, 0, 0, 0] = True
+    objects[0, 0, 0, 1] = np.float16(2.0)
+    expected = X.copy()
+    expected[0, 0, 0, :2] = [1, 2]
+    ref = _fit(expected, y)
+    est = _fit(objects, y)
+    np.testing.assert_array_equal(est.keep_mask_, ref.keep_mask_)
+
+
+class TestLargeValues:
+    def test_large_values_standardise_exactly(self, images):
+        """Scaling by a power of two changes nothing after standardising."""
+        X, y = images
+        X = X.astype(np.float32)
+        for layout, X_layout, image_shape in [
+            ("nhwc", X, None),
+            ("tabular", X.reshape(len(X), -1), None),
+        ]:
+            ref = prepare_data(X_layout, y, 3, layout, image_shape)
+            # 255 * 2**119 is about 1.7e38, close to float32's largest value.
+            big = prepare_data(X_layout * np.float32(2.0**119), y, 3, layout)
+            np.testing.assert_array_equal(big.X, ref.X)
+            assert np.isfinite(big.X).all()
+
+    def test_values_that_standardise_fine_are_fitted(self, images):
+        """Values near float32's limit that lie within it of their mean."""
+        X, y = images
+        # -3e38 and 3e38 in equal numbers: the mean is 0.
+        alternating = np.where(np.arange(X.size) % 2, 3e38, -3e38)
+        data = prepare_data(alternating.reshape(X.shape), y, 3, "nhwc")
+        np.testing.assert_allclose(np.abs(data.X), 1.0)
+        # +-1.5e38: at most 3e38 from the mean, wherever it lies.
+        signs = np.where(X > 127, np.float32(1), np.float32(-1))
+        X_big = signs * np.float32(1.5e38)
+        est = ISPLFilter(n_components=2)
+        with warnings.catch_warnings():
+            # No overflow warning from validation or standardisation either.
+            warnings.simplefilter("error", RuntimeWarning)
+            X_valid, y_enc = check_filter_input(est, X_big, y)
+            data = prepare_data(X_valid, y_enc, 3, est.input_layout_)
+        assert np.isfinite(data.X).all()
+        assert np.abs(data.X).max() <= np.sqrt(len(X_big) * X_big[0].size)
+        est = _fit(X_big, y)
+        assert np.isfinite(est.scores_).all()
+
+    def test_spread_below_float32_resolution_is_not_divided_by_zero(self, images):
+        X, y = images
+        # Values 0 and the smallest float32 denormal: a standard deviation
+        # that rounds to 0 in float32.
+        tiny = (X > 127) * np.float32(1.4e-45)
+        data = prepare_data(tiny, y, 3, "nhwc")
+        assert np.isfinite(data.X).all()
+
+    def test_overflow_is_refused_before_training(self, monkeypatch):
+        _no_training(monkeypatch)
+        X = _far_from_mean((20, 4, 4))
+        with pytest.raises(ValueError, match=r"max \|x\| 3e\+38.*Rescale X"):
+            ISPLFilter(n_components=2).fit(X, np.repeat([0, 1], 10))
