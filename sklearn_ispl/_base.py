@@ -69,6 +69,13 @@ def check_nested(estimator, prefix):
         except InvalidParameterError as exc:
             raise ValueError(str(exc)) from None
         check_not_bool(name, value, constraints[name], f"{prefix}__")
+    if hasattr(estimator, "_validate_params"):
+        # Checks a part declares beyond its constraints (e.g. a pair of
+        # bounds in order).
+        try:
+            estimator._validate_params()
+        except ValueError as exc:
+            raise ValueError(f"{prefix}: {exc}") from None
 
 
 def check_not_bool(name, value, constraints, prefix=""):
