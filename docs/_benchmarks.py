@@ -152,20 +152,23 @@ def _schedule_rows(quick, large):
                 "(lr 0.001) instead of SGD, on 9 of the 24 scenarios",
             ]
         )
-    rows.append(
-        [
-            "``small``",
-            "scikit-learn digits and other small sets",
-            "< 3,000",
-            "–",
-            "–",
-            "–",
-            "–",
-            "–",
-            "not measured in a committed run (``sklearn-ispl demo`` prints "
-            "its numbers on digits)",
-        ]
-    )
+    small_path = RESULTS / "smoke-small" / "results.json"
+    if small_path.exists():
+        s = summarize(_load(small_path))["isplfilter"]
+        rows.append(
+            [
+                "``small``",
+                "scikit-learn digits and other small sets",
+                "< 3,000",
+                f"{s['n_asr_below_1pct']} of {s['n_scenarios']}",
+                f"{s['mean_clean_drop_points']:.1f}",
+                _pct(s["mean_fp_share"]),
+                _pct(s["mean_fn_share"]),
+                f"{s['mean_seconds']:.0f}",
+                f"{_link(small_path)} (smoke profile: scikit-learn digits, "
+                "2 scenarios, eps 20%)",
+            ]
+        )
     medium = quick.get("quick-medium")
     if medium:
         s = summarize(medium[1])["isplfilter"]
