@@ -5,36 +5,19 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import clone
 from sklearn.utils import check_random_state, resample
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseFilter, check_nested
+from ._base import BaseFilter
 from ._docstring import SHARED_PARAMS, Substitution
-from ._learners import check_weak_learner, make_weak_learner
 from ._partition import partition
 from ._refine import SelfTraining
-from ._schedules import SCHEDULE_KEYS, SCHEDULES, resolve_schedule_name
-from ._stages import ExtraStage, FitState
+from ._schedules import NESTED, SCHEDULES, resolve_settings
+from ._stages import FitState
 from ._validation import resolve_size
 from ._vote import BoostedComponentVoter, vote
 
 __all__ = ["ISPLFilter"]
-
-# Parameters whose own settings can be given as ``name__setting`` even while
-# the parameter itself is left to the schedule (as skorch nets take
-# ``optimizer__momentum``).
-NESTED = ("weak_learner", "voter", "refiner")
-PARTITION = (
-    "n_runs",
-    "n_components",
-    "warmup_epochs",
-    "epochs_per_iteration",
-    "expansion",
-    "momentum",
-    "class_floor",
-    "partition_samples",
-)
 
 
 @Substitution(**SHARED_PARAMS)
@@ -396,173 +379,6 @@ class ISPLFilter(BaseFilter):
             )
         )
 
-    # -- schedule resolution ------------------------------------------------
-
     def _resolve(self, data):
         """Every setting of this fit, validated before any training."""
-        name = resolve_schedule_name(self.schedule, len(data))
-        schedule = SCHEDULES[name]
-        assert set(schedule) == set(SCHEDULE_KEYS)
-        settings = {
-            key: schedule[key] if getattr(self, key) is None else getattr(self, key)
-            for key in PARTITION
-        }
-        self._check_partition(settings, len(data))
-        nested = self._nested_params()
-
-        def sub(prefix):
-            return {
-                k[len(prefix) + 2 :]: v
-                for k, v in nested.items()
-                if k.startswith(prefix + "__")
-            }
-
-        if self.weak_learner is not None:
-            weak_learner = clone(self.weak_learner)
-        else:
-            weak_learner = _default_learner(schedule["weak_learner"], data)
-        if sub("weak_learner"):
-            if weak_learner is None:
-                weak_learner = make_weak_learner(data.input_shape, data.n_classes)
-            _set_nested(weak_learner, sub("weak_learner"), "weak_learner")
-        check_weak_learner(weak_learner, "weak_learner")
-
-        if self.weak_learner is not None or schedule["refine_learner"] is None:
-            refine_learner = weak_learner
-        else:
-            refine_learner = _default_learner(schedule["refine_learner"], data)
-        if self.refiner is not None:
-            refiner = clone(self.refiner)
-        else:
-            refiner = SelfTraining(**schedule["refiner"])
-        if refiner.learner is None:
-            refiner.set_params(learner=refine_learner)
-        _set_nested(refiner, sub("refiner"), "refiner")
-        check_nested(refiner, "refiner")
-        check_weak_learner(refiner.learner, "refiner__learner")
-        refiner.check(data.y)
-
-        if self.voter is not None:
-            voter = clone(self.voter)
-        else:
-            voter = BoostedComponentVoter(**schedule["voter"])
-        if voter.weak_learner is None:
-            voter.set_params(weak_learner=weak_learner)
-        _set_nested(voter, sub("voter"), "voter")
-        voter.set_params(device=self.device, n_jobs=self.n_jobs, verbose=self.verbose)
-        check_nested(voter, "voter")
-        check_weak_learner(voter.weak_learner, "voter__weak_learner")
-
-        if self.extra_stages is not None:
-            stages = [clone(stage) for stage in self.extra_stages]
-        else:
-            stages = schedule["extra_stages"]()
-        for i, stage in enumerate(stages):
-            if not isinstance(stage, ExtraStage):
-                raise ValueError(
-                    f"extra_stages[{i}] must be a stage from "
-                    "sklearn_ispl.experimental (an ExtraStage); got "
-                    f"{type(stage).__name__}."
-                )
-            check_nested(stage, f"extra_stages[{i}]")
-
-        record = {"schedule": name, **settings}
-        record.update(
-            {f"voter__{k}": v for k, v in _own_params(voter).items()},
-        )
-        record.update({f"refiner__{k}": v for k, v in _own_params(refiner).items()})
-        record.update(
-            weak_learner=describe(voter.weak_learner),
-            refine_learner=describe(refiner.learner),
-            extra_stages=[describe(stage) for stage in stages],
-        )
-        return {
-            "partition": settings,
-            "weak_learner": voter.weak_learner,
-            "voter": voter,
-            "refiner": refiner,
-            "refine_learner": refiner.learner,
-            "extra_stages": stages,
-            "record": record,
-        }
-
-    def _check_partition(self, settings, n_samples):
-        """Partition settings the data cannot support, caught before training."""
-        for key, value in settings.items():
-            if isinstance(value, bool):
-                raise ValueError(f"{key} must be a number, not a bool; got {value!r}.")
-        if n_samples < settings["n_components"]:
-            raise ValueError(
-                f"ISPLFilter needs at least n_components={settings['n_components']} "
-                f"samples; got {n_samples}."
-            )
-        if settings["partition_samples"] is not None:
-            size = resolve_size(settings["partition_samples"], n_samples)
-            if size < min(settings["n_components"], n_samples):
-                raise ValueError(
-                    f"partition_samples gives {size} samples, fewer than "
-                    f"n_components={settings['n_components']}."
-                )
-
-
-def _default_learner(spec, data):
-    """The default network with the schedule's settings ``spec``.
-
-    None stands for the default network sized from the data, as the
-    learners build it themselves. Tabular rows take the settings that are
-    not the CNN's architecture.
-    """
-    spec = dict(spec)
-    if len(data.input_shape) != 3:
-        spec = {k: v for k, v in spec.items() if not k.startswith("module__")}
-    if not spec:
-        return None
-    return make_weak_learner(**spec)
-
-
-def _set_nested(estimator, params, prefix):
-    """Apply ``params`` to ``estimator``, naming ``prefix`` in any error."""
-    if not params:
-        return
-    try:
-        estimator.set_params(**params)
-    except (ValueError, TypeError, AttributeError) as exc:
-        names = ", ".join(f"{prefix}__{k}" for k in params)
-        raise ValueError(f"Cannot set {names}: {exc}") from None
-
-
-def describe(estimator):
-    """A plain description of an estimator's settings, for ``schedule_``.
-
-    ``{"estimator": class name, "params": its settings}``, with classes and
-    functions named and nested estimators described alike; None stays None
-    (the default network sized from the data). A fitted filter keeps no
-    learner object, only what it was.
-    """
-    if estimator is None:
-        return None
-    return {
-        "estimator": type(estimator).__name__,
-        "params": {
-            k: _plain(v) for k, v in sorted(estimator.get_params(deep=False).items())
-        },
-    }
-
-
-def _plain(value):
-    if hasattr(value, "get_params") and not isinstance(value, type):
-        return describe(value)
-    if isinstance(value, type) or callable(value):
-        return getattr(value, "__name__", repr(value))
-    if isinstance(value, (list, tuple)):
-        return type(value)(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def _own_params(estimator):
-    """``estimator``'s settings, without those the filter sets for it."""
-    skip = {"weak_learner", "learner", "device", "n_jobs", "random_state"}
-    skip |= {"verbose", "image_shape", "partitioner"}
-    return {k: v for k, v in estimator.get_params(deep=False).items() if k not in skip}
+        return resolve_settings(self, data)

@@ -20,10 +20,32 @@ A schedule is a dict with the keys of :data:`SCHEDULE_KEYS`:
 """
 
 import torch
+from sklearn.base import clone
 
+from ._base import check_nested
+from ._learners import check_weak_learner, make_weak_learner
 from ._partition import PAPER_PARTITION
+from ._refine import SelfTraining
+from ._stages import ExtraStage
+from ._validation import resolve_size
+from ._vote import BoostedComponentVoter
 
-__all__ = ["SCHEDULES", "AUTO_SIZES", "resolve_schedule_name"]
+__all__ = ["SCHEDULES", "AUTO_SIZES", "resolve_schedule_name", "resolve_settings"]
+
+# Parameters whose own settings can be given as ``name__setting`` even while
+# the parameter itself is left to the schedule (as skorch nets take
+# ``optimizer__momentum``).
+NESTED = ("weak_learner", "voter", "refiner")
+PARTITION = (
+    "n_runs",
+    "n_components",
+    "warmup_epochs",
+    "epochs_per_iteration",
+    "expansion",
+    "momentum",
+    "class_floor",
+    "partition_samples",
+)
 
 
 def _no_stages():
@@ -118,8 +140,6 @@ SCHEDULES = {
 #: number of training samples.
 AUTO_SIZES = (("small", 3000), ("medium", 20000), ("large", float("inf")))
 
-SCHEDULE_KEYS = tuple(SCHEDULES["paper"])
-
 
 def resolve_schedule_name(schedule, n_samples):
     """The named schedule ``schedule`` stands for on ``n_samples`` samples."""
@@ -129,3 +149,178 @@ def resolve_schedule_name(schedule, n_samples):
         if n_samples < bound:
             return name
     raise AssertionError("AUTO_SIZES ends with an unbounded schedule")
+
+
+def resolve_settings(filt, data):
+    """Every setting of ``filt``'s fit on ``data``, validated before any training.
+
+    Returns a dict with the partition settings, the weak learner, the voter,
+    the refiner, the refine learner, the extra stages and the ``schedule_``
+    record.
+    """
+    name = resolve_schedule_name(filt.schedule, len(data))
+    schedule = SCHEDULES[name]
+    settings = {
+        key: schedule[key] if getattr(filt, key) is None else getattr(filt, key)
+        for key in PARTITION
+    }
+    _check_partition(settings, len(data))
+    nested = filt._nested_params()
+
+    def sub(prefix):
+        return {
+            k[len(prefix) + 2 :]: v
+            for k, v in nested.items()
+            if k.startswith(prefix + "__")
+        }
+
+    if filt.weak_learner is not None:
+        weak_learner = clone(filt.weak_learner)
+    else:
+        weak_learner = _default_learner(schedule["weak_learner"], data)
+    if sub("weak_learner"):
+        if weak_learner is None:
+            weak_learner = make_weak_learner(data.input_shape, data.n_classes)
+        _set_nested(weak_learner, sub("weak_learner"), "weak_learner")
+    check_weak_learner(weak_learner, "weak_learner")
+
+    if filt.weak_learner is not None or schedule["refine_learner"] is None:
+        refine_learner = weak_learner
+    else:
+        refine_learner = _default_learner(schedule["refine_learner"], data)
+    if filt.refiner is not None:
+        refiner = clone(filt.refiner)
+    else:
+        refiner = SelfTraining(**schedule["refiner"])
+    if refiner.learner is None:
+        refiner.set_params(learner=refine_learner)
+    _set_nested(refiner, sub("refiner"), "refiner")
+    check_nested(refiner, "refiner")
+    check_weak_learner(refiner.learner, "refiner__learner")
+    refiner.check(data.y)
+
+    if filt.voter is not None:
+        voter = clone(filt.voter)
+    else:
+        voter = BoostedComponentVoter(**schedule["voter"])
+    if voter.weak_learner is None:
+        voter.set_params(weak_learner=weak_learner)
+    _set_nested(voter, sub("voter"), "voter")
+    voter.set_params(device=filt.device, n_jobs=filt.n_jobs, verbose=filt.verbose)
+    check_nested(voter, "voter")
+    check_weak_learner(voter.weak_learner, "voter__weak_learner")
+
+    if filt.extra_stages is not None:
+        stages = [clone(stage) for stage in filt.extra_stages]
+    else:
+        stages = schedule["extra_stages"]()
+    for i, stage in enumerate(stages):
+        if not isinstance(stage, ExtraStage):
+            raise ValueError(
+                f"extra_stages[{i}] must be a stage from "
+                "sklearn_ispl.experimental (an ExtraStage); got "
+                f"{type(stage).__name__}."
+            )
+        check_nested(stage, f"extra_stages[{i}]")
+
+    record = {"schedule": name, **settings}
+    record.update(
+        {f"voter__{k}": v for k, v in _own_params(voter).items()},
+    )
+    record.update({f"refiner__{k}": v for k, v in _own_params(refiner).items()})
+    record.update(
+        weak_learner=describe(voter.weak_learner),
+        refine_learner=describe(refiner.learner),
+        extra_stages=[describe(stage) for stage in stages],
+    )
+    return {
+        "partition": settings,
+        "weak_learner": voter.weak_learner,
+        "voter": voter,
+        "refiner": refiner,
+        "refine_learner": refiner.learner,
+        "extra_stages": stages,
+        "record": record,
+    }
+
+
+def _check_partition(settings, n_samples):
+    """Partition settings the data cannot support, caught before training."""
+    for key, value in settings.items():
+        if isinstance(value, bool):
+            raise ValueError(f"{key} must be a number, not a bool; got {value!r}.")
+    if n_samples < settings["n_components"]:
+        raise ValueError(
+            f"ISPLFilter needs at least n_components={settings['n_components']} "
+            f"samples; got {n_samples}."
+        )
+    if settings["partition_samples"] is not None:
+        size = resolve_size(settings["partition_samples"], n_samples)
+        if size < min(settings["n_components"], n_samples):
+            raise ValueError(
+                f"partition_samples gives {size} samples, fewer than "
+                f"n_components={settings['n_components']}."
+            )
+
+
+def _default_learner(spec, data):
+    """The default network with the schedule's settings ``spec``.
+
+    None stands for the default network sized from the data, as the
+    learners build it themselves. Tabular rows take the settings that are
+    not the CNN's architecture.
+    """
+    spec = dict(spec)
+    if len(data.input_shape) != 3:
+        spec = {k: v for k, v in spec.items() if not k.startswith("module__")}
+    if not spec:
+        return None
+    return make_weak_learner(**spec)
+
+
+def _set_nested(estimator, params, prefix):
+    """Apply ``params`` to ``estimator``, naming ``prefix`` in any error."""
+    if not params:
+        return
+    try:
+        estimator.set_params(**params)
+    except (ValueError, TypeError, AttributeError) as exc:
+        names = ", ".join(f"{prefix}__{k}" for k in params)
+        raise ValueError(f"Cannot set {names}: {exc}") from None
+
+
+def describe(estimator):
+    """A plain description of an estimator's settings, for ``schedule_``.
+
+    ``{"estimator": class name, "params": its settings}``, with classes and
+    functions named and nested estimators described alike; None stays None
+    (the default network sized from the data). A fitted filter keeps no
+    learner object, only what it was.
+    """
+    if estimator is None:
+        return None
+    return {
+        "estimator": type(estimator).__name__,
+        "params": {
+            k: _plain(v) for k, v in sorted(estimator.get_params(deep=False).items())
+        },
+    }
+
+
+def _plain(value):
+    if hasattr(value, "get_params") and not isinstance(value, type):
+        return describe(value)
+    if isinstance(value, type) or callable(value):
+        return getattr(value, "__name__", repr(value))
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _own_params(estimator):
+    """``estimator``'s settings, without those the filter sets for it."""
+    skip = {"weak_learner", "learner", "device", "n_jobs", "random_state"}
+    skip |= {"verbose", "image_shape", "partitioner"}
+    return {k: v for k, v in estimator.get_params(deep=False).items() if k not in skip}
