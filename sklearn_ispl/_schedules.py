@@ -7,7 +7,7 @@ appendix B.1. Any parameter given explicitly to the filter wins over its
 schedule. The documentation's benchmarks page lists what each schedule
 achieved and what it cost.
 
-A schedule is a dict with the keys of :data:`SCHEDULE_KEYS`:
+A schedule is a dict with these keys:
 
 - the partition's settings (``n_runs`` ... ``partition_samples``);
 - ``voter`` and ``refiner``: settings of :class:`BoostedComponentVoter`
