@@ -233,23 +233,14 @@ class ISPLFilter(BaseFilter):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
-        for name, value in nested_params.items():
-            if name.split("__", 1)[0] not in NESTED or "__" not in name:
-                raise TypeError(
-                    f"ISPLFilter got an unexpected keyword argument {name!r}; "
-                    "settings of nested parts start with "
-                    f"{', '.join(p + '__' for p in NESTED)}."
-                )
-            setattr(self, name, value)
+        # Kept apart from the named parameters, as skorch keeps its
+        # ``optimizer__*`` settings; their names are checked in fit.
+        self._nested = dict(nested_params)
 
     # -- nested settings, skorch-style --------------------------------------
 
     def _nested_params(self):
-        return {
-            name: value
-            for name, value in vars(self).items()
-            if "__" in name and name.split("__", 1)[0] in NESTED
-        }
+        return dict(getattr(self, "_nested", {}))
 
     def get_params(self, deep=True):
         """Get the parameters, ``name__setting`` ones included."""
@@ -263,11 +254,12 @@ class ISPLFilter(BaseFilter):
         while the part is left to the schedule and never change a part passed
         in."""
         nested = {
-            k: v for k, v in params.items() if "__" in k and k.split("__")[0] in NESTED
+            k: v
+            for k, v in params.items()
+            if k in self._nested_params() or ("__" in k and k.split("__")[0] in NESTED)
         }
         super().set_params(**{k: v for k, v in params.items() if k not in nested})
-        for name, value in nested.items():
-            setattr(self, name, value)
+        self._nested = {**self._nested_params(), **nested}
         return self
 
     # -- fit ----------------------------------------------------------------

@@ -166,6 +166,12 @@ def resolve_settings(filt, data):
     }
     _check_partition(settings, len(data))
     nested = filt._nested_params()
+    for key in nested:
+        if "__" not in key or key.split("__", 1)[0] not in NESTED:
+            raise ValueError(
+                f"ISPLFilter has no parameter {key!r}; settings of nested parts "
+                f"start with {', '.join(p + '__' for p in NESTED)}."
+            )
 
     def sub(prefix):
         return {

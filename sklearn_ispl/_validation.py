@@ -197,6 +197,17 @@ def _check_objects(values, where="X"):
         example = repr(kinds[others[0]])
         if len(example) > 40:
             example = example[:37] + "..."
+        plain = {"string", "bytes", "datetime64", "timedelta64", "date"}
+        plain |= {"datetime", "time", "timedelta", "complex"}
+        if not set(others) <= plain:
+            # Containers and other objects are a type error, as NumPy's own
+            # conversion reports them (and scikit-learn's checks expect).
+            raise TypeError(
+                f"{where} holds {', '.join(others)} values (e.g. {example}): "
+                "float() argument must be a string or a real number, and "
+                "strings are not converted either; every pixel or feature "
+                "must be a real number."
+            )
         raise ValueError(
             f"{where} holds {', '.join(others)} values (e.g. {example}), not "
             "numbers; every pixel or feature must be a real number. Strings, "

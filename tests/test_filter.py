@@ -193,8 +193,8 @@ class TestEstimatorAPI:
         assert params["weak_learner__lr"] == 0.01
         assert params["refiner__n_rounds"] == 2
         assert ispl.voter is None and ispl.weak_learner is None
-        with pytest.raises(TypeError, match="unexpected keyword argument 'nope'"):
-            ISPLFilter(nope=1)
+        with pytest.raises(ValueError, match="no parameter 'nope'"):
+            ISPLFilter(nope=1).fit(np.zeros((20, 4)), np.arange(20) % 2)
         with pytest.raises(ValueError, match="Invalid parameter"):
             ispl.set_params(nope=1)
 
