@@ -471,7 +471,7 @@ def render():
     lines += [
         "The stamped-trigger check looks for a trigger stamped with the same "
         "pixel values on every poisoned image, which is what every scenario "
-        "here uses; blended and varying triggers were not measured here (see "
+        "here uses; blended and varying triggers are in the robust suite below (see "
         ":ref:`experimental_stages`).",
         "",
         "``ISPLFilter()`` re-run on the quick profile",
