@@ -71,7 +71,9 @@ def _link(path):
 
 
 def _table(header, rows, widths=None):
-    """An RST list-table."""
+    """An RST list-table (a sentence instead when there is no row)."""
+    if not rows:
+        return ["No committed result for this table yet.", ""]
     lines = [".. list-table::", "   :header-rows: 1"]
     if widths:
         lines.append(f"   :widths: {' '.join(str(w) for w in widths)}")
@@ -475,7 +477,7 @@ def render():
         ":ref:`experimental_stages`).",
         "",
         "``ISPLFilter()`` re-run on the quick profile",
-        "-------------------------------------------",
+        "-" * len("``ISPLFilter()`` re-run on the quick profile"),
         "",
         "Scenarios of the quick profile re-run with ``ISPLFilter()`` as a "
         "user gets it (``auto``, which is ``medium`` at 6,000 images), beside "
