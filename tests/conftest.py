@@ -87,8 +87,6 @@ def half_bright_images(rng, n):
     return truth, X
 
 
-
-
 @pytest.fixture
 def rng():
     return np.random.RandomState(0)
