@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 from speed import _subset  # the same class-balanced subsets as the speed runs
-from stages import fit_params  # the same --params, --set and --extra-stages
+from stages import add_settings_arguments, fit_params  # the same settings options
 
 from sklearn_ispl import ISPLFilter
 from sklearn_ispl.benchmark import _jsonable, make_defense
@@ -125,17 +125,7 @@ class PeakSampler:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=60000, help="training images")
-    parser.add_argument(
-        "--params", default="auto", help="schedule name or ISPLFilter settings (JSON)"
-    )
-    parser.add_argument("--set", default="{}", help="settings to override (JSON)")
-    parser.add_argument(
-        "--extra-stages",
-        default=None,
-        metavar="JSON",
-        help="the extra stages, replacing the schedule's (see stages.py)",
-    )
-    parser.add_argument("--n-jobs", type=int, default=None)
+    add_settings_arguments(parser)
     parser.add_argument("--interval", type=float, default=0.05, help="seconds")
     parser.add_argument("--out", default=None, help="write the results as JSON")
     args = parser.parse_args(argv)

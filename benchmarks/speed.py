@@ -29,7 +29,7 @@ import sys
 import time
 
 import numpy as np
-from stages import fit_params  # the same --params, --set and --extra-stages
+from stages import add_settings_arguments, fit_params  # the same settings options
 
 from sklearn_ispl import ISPLFilter, make_weak_learner
 from sklearn_ispl._learners import build_learner
@@ -101,18 +101,8 @@ def summarize(rows, args, params, argv, provenance, schedule=None):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 10000, 20000])
-    parser.add_argument(
-        "--params", default="auto", help="schedule name or ISPLFilter settings (JSON)"
-    )
-    parser.add_argument("--set", default="{}", help="settings to override (JSON)")
-    parser.add_argument(
-        "--extra-stages",
-        default=None,
-        metavar="JSON",
-        help="the extra stages, replacing the schedule's (see stages.py)",
-    )
+    add_settings_arguments(parser)
     parser.add_argument("--final-epochs", type=int, default=8)
-    parser.add_argument("--n-jobs", type=int, default=None)
     _add_threads(parser)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)

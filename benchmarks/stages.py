@@ -80,6 +80,12 @@ def add_fit_arguments(parser):
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--n-train", type=int, default=None)
     parser.add_argument("--scenario", type=int, required=True)
+    add_settings_arguments(parser)
+
+
+def add_settings_arguments(parser):
+    """``--params``, ``--set``, ``--extra-stages`` and ``--n-jobs`` (read by
+    :func:`fit_params`); the speed and memory scripts take them too."""
     parser.add_argument(
         "--params", default="auto", help="schedule name or ISPLFilter settings (JSON)"
     )

@@ -134,58 +134,59 @@ def _share(run, record, key, stage="final"):
     return run[stage][key] / (n_poison if key == "FN" else n_clean)
 
 
+def _summary_row(name, purpose, samples, results, source):
+    """A schedules-table row from one result set's ISPL summary."""
+    s = summarize(results)["isplfilter"]
+    return [
+        name,
+        purpose,
+        samples,
+        f"{s['n_asr_below_1pct']} of {s['n_scenarios']}",
+        f"{s['mean_clean_drop_points']:.1f}",
+        _pct(s["mean_fp_share"]),
+        _pct(s["mean_fn_share"]),
+        f"{s['mean_seconds']:.0f}",
+        source,
+    ]
+
+
 def _schedule_rows(quick, large):
     rows = []
     paper = quick.get("quick-paper")
     if paper:
-        s = summarize(paper[1])["isplfilter"]
         rows.append(
-            [
+            _summary_row(
                 "``paper``",
                 "the paper's appendix B.1; tens of thousands of images on a GPU",
                 "any",
-                f"{s['n_asr_below_1pct']} of {s['n_scenarios']}",
-                f"{s['mean_clean_drop_points']:.1f}",
-                _pct(s["mean_fp_share"]),
-                _pct(s["mean_fn_share"]),
-                f"{s['mean_seconds']:.0f}",
+                paper[1],
                 "not measured with these settings; nearest: "
                 f"{_link(paper[0])}, the same stages trained with Adam "
                 "(lr 0.001) instead of SGD, on 9 of the 24 scenarios",
-            ]
+            )
         )
     small_path = RESULTS / "smoke-small" / "results.json"
     if small_path.exists():
-        s = summarize(_load(small_path))["isplfilter"]
         rows.append(
-            [
+            _summary_row(
                 "``small``",
                 "scikit-learn digits and other small sets",
                 "< 3,000",
-                f"{s['n_asr_below_1pct']} of {s['n_scenarios']}",
-                f"{s['mean_clean_drop_points']:.1f}",
-                _pct(s["mean_fp_share"]),
-                _pct(s["mean_fn_share"]),
-                f"{s['mean_seconds']:.0f}",
+                _load(small_path),
                 f"{_link(small_path)} (smoke profile: scikit-learn digits, "
                 "2 scenarios, eps 20%)",
-            ]
+            )
         )
     medium = quick.get("quick-medium")
     if medium:
-        s = summarize(medium[1])["isplfilter"]
         rows.append(
-            [
+            _summary_row(
                 "``medium``",
                 "thousands of images on CPU",
                 "3,000 – 20,000",
-                f"{s['n_asr_below_1pct']} of {s['n_scenarios']}",
-                f"{s['mean_clean_drop_points']:.1f}",
-                _pct(s["mean_fp_share"]),
-                _pct(s["mean_fn_share"]),
-                f"{s['mean_seconds']:.0f}",
+                medium[1],
                 f"{_link(medium[0])} (quick profile, 6,000 images)",
-            ]
+            )
         )
     fits = [item for item in large if item[0].name in LARGE_SCHEDULE_FITS]
     if fits:

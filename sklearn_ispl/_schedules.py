@@ -194,23 +194,21 @@ def resolve_settings(filt, data):
         refine_learner = weak_learner
     else:
         refine_learner = _default_learner(schedule["refine_learner"], data)
-    if filt.refiner is not None:
-        refiner = clone(filt.refiner)
-    else:
-        refiner = SelfTraining(**schedule["refiner"])
-    if refiner.learner is None:
-        refiner.set_params(learner=refine_learner)
+    refiner = _resolve_part(
+        filt.refiner, SelfTraining, schedule["refiner"], "learner", refine_learner
+    )
     _set_nested(refiner, sub("refiner"), "refiner")
     check_nested(refiner, "refiner")
     check_weak_learner(refiner.learner, "refiner__learner")
     refiner.check(data.y)
 
-    if filt.voter is not None:
-        voter = clone(filt.voter)
-    else:
-        voter = BoostedComponentVoter(**schedule["voter"])
-    if voter.weak_learner is None:
-        voter.set_params(weak_learner=weak_learner)
+    voter = _resolve_part(
+        filt.voter,
+        BoostedComponentVoter,
+        schedule["voter"],
+        "weak_learner",
+        weak_learner,
+    )
     _set_nested(voter, sub("voter"), "voter")
     voter.set_params(device=filt.device, n_jobs=filt.n_jobs, verbose=filt.verbose)
     check_nested(voter, "voter")
@@ -248,6 +246,15 @@ def resolve_settings(filt, data):
         "extra_stages": stages,
         "record": record,
     }
+
+
+def _resolve_part(given, cls, settings, learner_name, learner):
+    """A copy of the part ``given`` (or ``cls(**settings)`` from the schedule),
+    with ``learner`` filled in where the part names none."""
+    part = cls(**settings) if given is None else clone(given)
+    if getattr(part, learner_name) is None:
+        part.set_params(**{learner_name: learner})
+    return part
 
 
 def _check_partition(settings, n_samples):

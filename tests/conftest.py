@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -85,6 +88,21 @@ def half_bright_images(rng, n):
     X[truth == 0, :, :6] += brightness[truth == 0]
     X[truth == 1, :, 6:] += brightness[truth == 1]
     return truth, X
+
+
+def snapshot_files(folder):
+    """Every entry under ``folder`` (links not followed) with its content."""
+    found = {}
+    for root, dirs, names in os.walk(folder):
+        for name in names + dirs:
+            path = os.path.join(root, name)
+            if os.path.islink(path):
+                found[path] = ("link", os.readlink(path))
+            elif os.path.isdir(path):
+                found[path] = ("folder",)
+            else:
+                found[path] = Path(path).read_bytes()
+    return found
 
 
 @pytest.fixture

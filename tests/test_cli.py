@@ -10,6 +10,8 @@ import pytest
 from sklearn_ispl import ISPLFilter, benchmark, cli
 from sklearn_ispl.cli import main
 
+from .conftest import snapshot_files
+
 TINY_OPTIONS = [
     "--n-runs",
     "1",
@@ -92,20 +94,6 @@ def data_file(tmp_path):
     rng = np.random.RandomState(0)
     np.savez(path, X=rng.rand(12, 8, 8), y=np.arange(12) % 3)
     return path
-
-
-def _files(folder):
-    """Every file under ``folder`` (links not followed) with its bytes."""
-    found = {}
-    for root, dirs, names in os.walk(folder):
-        for name in names + dirs:
-            path = os.path.join(root, name)
-            if os.path.islink(path):
-                found[path] = ("link", os.readlink(path))
-            elif os.path.isfile(path):
-                with open(path, "rb") as handle:
-                    found[path] = handle.read()
-    return found
 
 
 class TestFilter:
@@ -257,11 +245,11 @@ class TestFilterOutput:
         else:
             out = str(folder / "hard.npz")
             os.link(data_file, out)
-        before = _files(folder)
+        before = snapshot_files(folder)
         argv = ["filter", str(data_file), "-o", out]
         code, err = _exit_code(argv + ["--overwrite"] * overwrite, capsys)
         assert code == 2 and "input" in err
-        assert _files(folder) == before
+        assert snapshot_files(folder) == before
         assert fake_fit == []
 
     def test_symlinked_output_stays_a_link(self, data_file, fake_fit):
@@ -279,7 +267,7 @@ class TestFilterOutput:
     def test_output_must_be_a_regular_file(
         self, data_file, fake_fit, capsys, overwrite
     ):
-        before = _files(data_file.parent)
+        before = snapshot_files(data_file.parent)
         flag = ["--overwrite"] * overwrite
         for out, message in [
             (str(data_file.parent), "folder"),
@@ -288,7 +276,7 @@ class TestFilterOutput:
             code, err = _exit_code(["filter", str(data_file), "-o", out, *flag], capsys)
             assert code == 2 and message in err and "--output" in err
         assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
-        assert _files(data_file.parent) == before
+        assert snapshot_files(data_file.parent) == before
         assert fake_fit == []
 
     def test_output_folder_must_be_writable(

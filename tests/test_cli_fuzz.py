@@ -29,6 +29,8 @@ from hypothesis import strategies as st
 from sklearn_ispl import ISPLFilter
 from sklearn_ispl.cli import main
 
+from .conftest import snapshot_files
+
 FUZZ = settings(
     max_examples=40,
     deadline=None,
@@ -166,7 +168,7 @@ OUTPUTS = [
 ]
 
 
-def _make_files(folder):
+def _makesnapshot_files(folder):
     """The input, an earlier output, a folder and links; returns the input."""
     source = folder / "data.npz"
     rng = np.random.RandomState(0)
@@ -207,21 +209,6 @@ def _output(kind, folder, source):
     return Path("/dev/null"), None, False
 
 
-def _files(folder):
-    """Every entry under ``folder`` (links not followed) with its content."""
-    found = {}
-    for root, dirs, names in os.walk(folder):
-        for name in names + dirs:
-            path = os.path.join(root, name)
-            if os.path.islink(path):
-                found[path] = ("link", os.readlink(path))
-            elif os.path.isdir(path):
-                found[path] = ("folder",)
-            else:
-                found[path] = Path(path).read_bytes()
-    return found
-
-
 def _fake_fit(fits):
     def fit(self, data):
         # The real fit validates and resolves every setting first: invalid
@@ -237,9 +224,9 @@ def _run(values, output_kind, overwrite):
     """Run ``filter`` in a fresh folder and check the contract."""
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
-        source = _make_files(folder)
+        source = _makesnapshot_files(folder)
         out, target, writable = _output(output_kind, folder, source)
-        before = _files(folder)
+        before = snapshot_files(folder)
         null_before = os.stat("/dev/null").st_rdev
         argv = ["filter", str(source), "-o", str(out)]
         argv += [
@@ -266,7 +253,7 @@ def _run(values, output_kind, overwrite):
             except SystemExit as exc:
                 status = exc.code
         err = stderr.getvalue()
-        after = _files(folder)
+        after = snapshot_files(folder)
         assert os.stat("/dev/null").st_rdev == null_before
 
         if not valid:
