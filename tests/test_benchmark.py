@@ -871,3 +871,17 @@ def test_bench_list_robust(capsys):
     assert [d[:2] for d in default] == ["00", "01", "16", "20"]
     assert cli.main(["bench", "--profile", "smoke", "--list"]) == 0
     assert "-e20" in capsys.readouterr().out
+
+
+def test_a_refused_run_leaves_no_folder_behind(tmp_path):
+    out = tmp_path / "never"
+    with pytest.raises(ValueError, match="out of range"):
+        run_benchmark("smoke", out, scenarios="99", defenses=["none"], progress=False)
+    assert not out.exists()
+    # A folder that was there before stays, with what it held.
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "note.txt").write_text("mine")
+    with pytest.raises(ValueError, match="out of range"):
+        run_benchmark("smoke", kept, scenarios="99", defenses=["none"], progress=False)
+    assert (kept / "note.txt").read_text() == "mine"

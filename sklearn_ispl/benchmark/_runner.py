@@ -2,6 +2,7 @@
 
 import logging
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -140,6 +141,7 @@ def run_benchmark(
         name = profile.name if suite == "paper" else f"{profile.name}-{suite}"
         out = Path("benchmarks/results") / name
     out = Path(out)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
 
@@ -170,6 +172,13 @@ def run_benchmark(
             command,
             progress,
         )
+    except BaseException:
+        if created and not results_path.exists():
+            # A run refused before its first result (a bad selection, say)
+            # leaves no folder of its own behind.
+            handler.close()
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     finally:
         for h in (handler, console):
             logger.removeHandler(h)
