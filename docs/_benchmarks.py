@@ -50,10 +50,6 @@ LARGE_SCHEDULE_FITS = ("large-blind-s4-60k.json", "large-check-s20-60k.json")
 
 SPEED_SETS = {
     "large.json": "``large`` before the trigger-blind judge was added",
-    "large-rescue4.json": (
-        "``large`` with the judge without veto, ``Rescue(n_epochs=4)`` and "
-        '``StampedTriggerCheck(mode="add")``'
-    ),
 }
 
 
@@ -575,10 +571,9 @@ def render():
         "",
         "Peak resident memory of a fit above the memory before it "
         "(``benchmarks/memory.py``; with several jobs the workers' memory is "
-        "summed, an upper bound). Not measured with a current schedule; "
-        "nearest: an earlier setting with the medium schedule's partition and "
-        "vote, 4 rounds of self-training and no rescue (the settings are in "
-        "each file).",
+        "summed, an upper bound). The earlier measurements were of settings "
+        "no schedule uses any more and were removed; the current schedules "
+        "are not measured yet.",
         "",
     ]
     lines += _table(
