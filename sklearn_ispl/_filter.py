@@ -300,7 +300,6 @@ class ISPLFilter(BaseFilter):
             state.trainable,
             rng.randint(np.iinfo(np.int32).max),
             self.device,
-            plan["refine_learner"],
         )
         times["refine"] = time.perf_counter() - tic
         state.keep, state.refine_keep, state.support = keep, keep.copy(), support

@@ -116,11 +116,12 @@ class SelfTraining(BaseEstimator):
                     "judge."
                 )
 
-    def refine(self, data, start, trainable, seed, device, learner):
-        """Run the stage from the kept set ``start``; see :func:`self_train`."""
+    def refine(self, data, start, trainable, seed, device):
+        """Run the stage from the kept set ``start`` with ``learner`` (None:
+        the default network); see :func:`self_train`."""
         keep, support = self_train(
             data,
-            learner,
+            self.learner,
             start,
             seed,
             device,

@@ -16,7 +16,7 @@ stages in the state (``state.backed``, ``state.look``). Extra stages live in
 :mod:`sklearn_ispl.experimental`.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -75,7 +75,6 @@ class FitState:
     support: np.ndarray = None
     backed: np.ndarray = None
     look: np.ndarray = None
-    extra: dict = field(default_factory=dict)
 
     def seed(self):
         """A fresh seed from the fit's generator."""
