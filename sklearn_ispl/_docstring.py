@@ -43,9 +43,12 @@ _DEVICE = """device : str, default="cpu"
         device this machine lacks is refused before any training."""
 
 _N_JOBS = """n_jobs : int, default=None
-        Trainings run at once by joblib (-1: all cores; 0 is invalid). Each
-        task carries its own seed, so the result does not depend on how the
-        work is split, up to the rounding of torch's multi-threaded sums."""
+        Trainings run at once by joblib, in threads unless a
+        ``joblib.parallel_config`` names another backend (-1: all cores;
+        None: as many as torch's thread count, ``torch.get_num_threads()``;
+        0 is invalid). Each training carries its own seed and runs with one
+        torch thread, so the result is identical for every ``n_jobs`` and
+        backend."""
 
 _RANDOM_STATE = """random_state : int, RandomState instance or None, default=None
         Fixes every seed: two fits give the same ``keep_mask_``."""

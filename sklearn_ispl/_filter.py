@@ -294,7 +294,7 @@ class ISPLFilter(BaseFilter):
             self._timed(times, stage, stage.before_refine, state)
 
         tic = time.perf_counter()
-        keep, support = plan["refiner"].refine(
+        keep, support, proba = plan["refiner"].refine(
             data,
             state.start,
             state.trainable,
@@ -302,7 +302,8 @@ class ISPLFilter(BaseFilter):
             self.device,
         )
         times["refine"] = time.perf_counter() - tic
-        state.keep, state.refine_keep, state.support = keep, keep.copy(), support
+        state.keep, state.refine_keep = keep, keep.copy()
+        state.support, state.proba = support, proba
 
         for stage in stages:
             self._timed(times, stage, stage.after_refine, state)

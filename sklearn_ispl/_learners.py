@@ -20,9 +20,9 @@ The data is held once, as one float32 array; learners index it per batch.
 """
 
 import inspect
-import os
 import threading
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -378,39 +378,71 @@ def _adapt_net(net, data, device):
     return net.set_params(**updates)
 
 
-def _call_in_worker(fn, args, parent_pid, n_threads):
-    # Each worker process gets its share of the cores: two one-thread
-    # processes train faster than one two-thread process on small CNNs.
-    if os.getpid() != parent_pid:
+#: Torch threads of every training task run by :func:`run_tasks`, whatever
+#: ``n_jobs`` and the joblib backend. Torch's float sums depend on the thread
+#: count, so a count fixed per task keeps the result independent of how the
+#: tasks are spread; many one-thread trainings side by side also use the
+#: cores better than one multi-threaded small CNN at a time.
+TASK_THREADS = 1
+
+
+@contextmanager
+def _torch_threads(n_threads):
+    """Run the block with ``n_threads`` torch threads, then restore them."""
+    before = torch.get_num_threads()
+    if before != n_threads:
+        torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
+def _call_in_worker(fn, args, n_threads):
+    # A process worker (joblib's loky backend) starts with torch's default
+    # thread count; the calling process and its threads are set already.
+    if torch.get_num_threads() != n_threads:
         torch.set_num_threads(n_threads)
     return fn(*args)
+
+
+def resolve_n_workers(n_jobs, n_tasks):
+    """Tasks run at once: ``n_jobs`` as joblib reads it; None: torch's thread
+    budget (``torch.get_num_threads()``), so the default uses the cores a
+    single torch training would."""
+    from joblib import effective_n_jobs
+
+    if n_jobs is None:
+        # A joblib context (parallel_config, a Dask cluster) may ask for more.
+        wanted = max(torch.get_num_threads(), effective_n_jobs(None))
+    else:
+        wanted = effective_n_jobs(n_jobs)
+    return max(1, min(wanted, n_tasks))
 
 
 def run_tasks(fn, tasks, n_jobs=None, verbose=0, desc=None):
     """Run ``fn(*args)`` for each ``args`` in ``tasks`` through joblib.
 
-    Results come back in task order and seeds are part of each task's
-    arguments, so which learner gets which seed does not depend on
-    ``n_jobs`` or on the backend. Each worker process trains with the
-    caller's ``torch.get_num_threads()`` divided by the number of workers;
-    torch's float sums depend on the thread count, so torch learners agree
-    across ``n_jobs`` only to rounding.
+    Results come back in task order, seeds are part of each task's
+    arguments, and every task trains with :data:`TASK_THREADS` torch
+    threads, so the result is the same for every ``n_jobs`` and joblib
+    backend. Tasks run in threads (torch releases the GIL while it computes)
+    unless a ``joblib.parallel_config`` asks for another backend; threads
+    share one copy of the data and of torch.
     """
     tasks = list(tasks)
-    from joblib import effective_n_jobs
+    n_workers = resolve_n_workers(n_jobs, len(tasks))
+    jobs = (delayed(_call_in_worker)(fn, args, TASK_THREADS) for args in tasks)
+    with _torch_threads(TASK_THREADS):
+        if n_workers == 1:
+            results = (job[0](*job[1], **job[2]) for job in jobs)
+        else:
+            results = Parallel(
+                n_jobs=n_workers, prefer="threads", return_as="generator"
+            )(jobs)
+        if verbose:
+            from tqdm.auto import tqdm
 
-    n_workers = max(1, min(effective_n_jobs(n_jobs), len(tasks)))
-    # The workers share the caller's thread budget (torch.set_num_threads),
-    # so two runs on one machine can each be given half of it.
-    n_threads = max(1, torch.get_num_threads() // n_workers)
-    pid = os.getpid()
-    jobs = (delayed(_call_in_worker)(fn, args, pid, n_threads) for args in tasks)
-    if n_workers == 1:
-        results = (job[0](*job[1], **job[2]) for job in jobs)
-    else:
-        results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
-    if verbose:
-        from tqdm.auto import tqdm
-
-        results = tqdm(results, total=len(tasks), desc=desc, leave=False)
-    return list(results)
+            results = tqdm(results, total=len(tasks), desc=desc, leave=False)
+        return list(results)

@@ -119,7 +119,7 @@ class SelfTraining(BaseEstimator):
     def refine(self, data, start, trainable, seed, device):
         """Run the stage from the kept set ``start`` with ``learner`` (None:
         the default network); see :func:`self_train`."""
-        keep, support = self_train(
+        return self_train(
             data,
             self.learner,
             start,
@@ -132,7 +132,6 @@ class SelfTraining(BaseEstimator):
             self.keep_ratio,
             trainable,
         )
-        return keep, support
 
 
 def self_train(
@@ -160,13 +159,18 @@ def self_train(
     support : ndarray of float
         The smoothed predicted probability of each sample's given label
         (NaN when no round ran).
+    proba : ndarray of shape (n_samples, n_classes)
+        The smoothed predicted probabilities of every class (NaN when no
+        round ran); with ``folds >= 2``, each sample's come from the model
+        that did not train on it.
     """
     keep = np.asarray(keep, dtype=bool).copy()
     if trainable is None:
         trainable = np.ones(len(data), dtype=bool)
     support = np.full(len(data), np.nan)
+    smoothed = np.full((len(data), data.n_classes), np.nan)
     if n_rounds == 0 or not keep.any():
-        return keep, support
+        return keep, support, smoothed
     rng = np.random.RandomState(seed)
     fold_of = stratified_folds(data.y, folds, rng)
     # One fold keeps the single model seeded by ``seed`` itself, so the
@@ -180,8 +184,7 @@ def self_train(
         trainable & (fold_of != k) if folds > 1 else trainable for k in range(folds)
     ]
     rows = np.arange(len(data))
-    smoothed = None
-    for _ in range(n_rounds):
+    for round_ in range(n_rounds):
         proba = np.empty((len(data), data.n_classes))
         for learner, fold, allowed in zip(
             learners, judged, allowed_per_fold, strict=True
@@ -190,7 +193,7 @@ def self_train(
             proba[fold] = learner.predict_proba(fold)
         smoothed = (
             proba
-            if smoothed is None
+            if round_ == 0
             else (momentum * smoothed + (1 - momentum) * proba)
         )
         support = smoothed[rows, data.y]
@@ -199,7 +202,7 @@ def self_train(
             break
     if keep_ratio < 1:
         keep = support >= keep_ratio * smoothed.max(axis=1)
-    return keep, support
+    return keep, support, smoothed
 
 
 def stratified_folds(y, folds, rng):

@@ -54,6 +54,10 @@ class FitState:
         The refine stage's own decision (after refine).
     support : ndarray or None
         The refine model's smoothed probability of each label (after refine).
+    proba : ndarray or None
+        The refine models' smoothed probabilities of every class, each
+        sample's from a model that did not train on it when the refine stage
+        cross-fits (after refine).
     backed : ndarray of bool or None
         Samples whose label a trigger-blind judge backs, when one ran.
     look : ndarray of int or None
@@ -73,6 +77,7 @@ class FitState:
     keep: np.ndarray = None
     refine_keep: np.ndarray = None
     support: np.ndarray = None
+    proba: np.ndarray = None
     backed: np.ndarray = None
     look: np.ndarray = None
 

@@ -395,7 +395,8 @@ def test_warns_when_most_samples_are_removed(monkeypatch, poisoned_digits):
     X, y, _, _ = poisoned_digits
 
     def remove_all(data, *args):
-        return np.zeros(len(data), dtype=bool), np.full(len(data), np.nan)
+        nan = np.full(len(data), np.nan)
+        return np.zeros(len(data), dtype=bool), nan, np.full((len(data), 10), np.nan)
 
     monkeypatch.setattr(refine_module, "self_train", remove_all)
     ispl = ISPLFilter(

@@ -3,15 +3,18 @@
 import numpy as np
 import pytest
 import torch
+from joblib import parallel_backend
 from sklearn.linear_model import SGDClassifier
 from skorch import NeuralNetClassifier
 from torch import nn
 
 from sklearn_ispl import ISPLFilter, WeakCNN, WeakMLP, make_weak_learner
 from sklearn_ispl._learners import (
+    TASK_THREADS,
     BatchIterator,
     IndexedTensorDataset,
     build_learner,
+    resolve_n_workers,
     run_tasks,
 )
 from sklearn_ispl._validation import prepare_data
@@ -156,13 +159,61 @@ def test_plain_skorch_net_around_our_module_trains(digits_data):
     assert learner.estimator.criterion_.__class__ is nn.CrossEntropyLoss
 
 
-@pytest.mark.parametrize("budget, per_worker", [(2, 1), (4, 2)])
-def test_workers_share_the_callers_thread_budget(budget, per_worker):
+@pytest.mark.parametrize(
+    "backend, n_jobs", [(None, 1), (None, 2), (None, None), ("loky", 2)]
+)
+def test_every_task_trains_with_the_same_thread_count(backend, n_jobs):
     before = torch.get_num_threads()
     try:
-        torch.set_num_threads(budget)
-        assert run_tasks(torch.get_num_threads, [()] * 2, n_jobs=2) == [per_worker] * 2
-        # One worker: the tasks run in the caller, on its whole budget.
-        assert run_tasks(torch.get_num_threads, [()] * 2, n_jobs=1) == [budget] * 2
+        torch.set_num_threads(2)
+        if backend is None:
+            seen = run_tasks(torch.get_num_threads, [()] * 3, n_jobs=n_jobs)
+        else:
+            with parallel_backend(backend, n_jobs=2):
+                seen = run_tasks(torch.get_num_threads, [()] * 3, n_jobs=n_jobs)
+        assert seen == [TASK_THREADS] * 3
+        # The caller's own thread count is given back.
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train_and_read(data, seed):
+    learner = build_learner(
+        make_weak_learner(module__n_filters=4, module__n_hidden=8), data, seed
+    )
+    learner.fit_epochs(np.arange(256), 2)
+    return learner.predict_proba(np.arange(64))
+
+
+@pytest.mark.parametrize(
+    "backend, n_jobs", [(None, 2), (None, None), ("loky", 2), ("threading", -1)]
+)
+def test_torch_training_is_bit_identical_for_any_n_jobs(digits_data, backend, n_jobs):
+    # Torch's float sums depend on its thread count; with the count fixed per
+    # task the probabilities agree to the last bit, not only to rounding.
+    tasks = [(digits_data, seed) for seed in (0, 1)]
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        reference = run_tasks(_train_and_read, tasks, n_jobs=1)
+        if backend is None:
+            got = run_tasks(_train_and_read, tasks, n_jobs=n_jobs)
+        else:
+            with parallel_backend(backend, n_jobs=2):
+                got = run_tasks(_train_and_read, tasks, n_jobs=n_jobs)
+    finally:
+        torch.set_num_threads(before)
+    for a, b in zip(reference, got, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_n_jobs_none_uses_torchs_thread_budget():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        assert resolve_n_workers(None, 10) == 3
+        assert resolve_n_workers(None, 2) == 2
+        assert resolve_n_workers(1, 10) == 1
     finally:
         torch.set_num_threads(before)

@@ -77,7 +77,7 @@ def test_cross_fitting_never_judges_a_sample_with_a_model_trained_on_it(
 ):
     data, flipped = _blobs()
     spy = _Spy(monkeypatch)
-    keep, support = self_train(data, _sgd(), ~flipped, 0, "cpu", 3, 2, 0.5, folds=3)
+    keep, support, _ = self_train(data, _sgd(), ~flipped, 0, "cpu", 3, 2, 0.5, folds=3)
     assert len(spy.log) == 3
     judged = set()
     for entry in spy.log:
@@ -104,7 +104,7 @@ def test_trainable_limits_every_training_set(monkeypatch, folds):
     data, flipped = _blobs()
     spy = _Spy(monkeypatch)
     trainable = np.arange(len(data)) % 3 > 0
-    keep, support = self_train(
+    keep, support, _ = self_train(
         data, _sgd(), ~flipped, 0, "cpu", 3, 1, 0.5, folds=folds, trainable=trainable
     )
     assert len(spy.fits) == 3 * folds
@@ -168,10 +168,10 @@ def test_keep_ratio_relaxes_only_the_final_decision(monkeypatch, folds):
     data, flipped = _blobs(flip=0.05, seed=1, sep=0.7)
     spy = _Spy(monkeypatch)
     args = (data, _sgd(), ~flipped, 0, "cpu", 3, 1, 0.5)
-    argmax_keep, support = self_train(*args, folds=folds)
+    argmax_keep, support, _ = self_train(*args, folds=folds)
     argmax_trained = list(spy.fits)
     spy.fits.clear()
-    relaxed_keep, relaxed_support = self_train(*args, folds=folds, keep_ratio=0.2)
+    relaxed_keep, relaxed_support, _ = self_train(*args, folds=folds, keep_ratio=0.2)
     # Same seed, same training sets round after round: only the returned
     # decision differs.
     assert len(spy.fits) == len(argmax_trained)
@@ -187,7 +187,7 @@ def test_keep_ratio_relaxes_only_the_final_decision(monkeypatch, folds):
 @pytest.mark.parametrize("folds", [1, 2])
 def test_flipped_labels_are_removed(folds):
     data, flipped = _blobs()
-    keep, _ = self_train(
+    keep, _, _ = self_train(
         data, _sgd(), ~flipped, 0, "cpu", 2, 2, 0.5, folds=folds, keep_ratio=0.3
     )
     assert keep[flipped].mean() < 0.2
@@ -197,9 +197,9 @@ def test_flipped_labels_are_removed(folds):
 def test_nothing_to_train_on_returns_the_start():
     data, _ = _blobs(n=50)
     start = np.zeros(50, dtype=bool)
-    keep, support = self_train(data, _sgd(), start, 0, "cpu", 3, 1, 0.5, folds=2)
+    keep, support, _ = self_train(data, _sgd(), start, 0, "cpu", 3, 1, 0.5, folds=2)
     assert not keep.any() and np.isnan(support).all()
-    keep, support = self_train(data, _sgd(), ~start, 0, "cpu", 0, 1, 0.5, folds=2)
+    keep, support, _ = self_train(data, _sgd(), ~start, 0, "cpu", 0, 1, 0.5, folds=2)
     assert keep.all() and np.isnan(support).all()
 
 

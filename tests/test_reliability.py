@@ -145,7 +145,7 @@ def test_result_does_not_depend_on_the_backend(
 
 
 def test_default_network_gives_the_same_result_in_worker_processes(digits):
-    """Workers run torch with fewer threads; the CNN's result does not change."""
+    """Trainings in threads or worker processes give the sequential result."""
     X, y = digits
     ref = tiny_ispl(n_runs=2, n_components=3, n_jobs=1).fit(X, y)
     for backend in ("loky", "threading"):
@@ -336,8 +336,9 @@ class FailingClassifier(SGDClassifier):
 def test_worker_exception_surfaces_with_its_type(digits):
     X, y = digits
     estimator = linear_ispl(weak_learner=FailingClassifier(loss="log_loss"), n_jobs=2)
-    with pytest.raises(WorkerFailure, match="training failed in process") as info:
-        estimator.fit(X, y)
+    with parallel_backend("loky", n_jobs=2):
+        with pytest.raises(WorkerFailure, match="training failed in process") as info:
+            estimator.fit(X, y)
     # It was raised in a loky worker, not in this process.
     assert int(str(info.value).split()[-1]) != os.getpid()
     with pytest.raises(NotFittedError):
