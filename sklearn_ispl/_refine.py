@@ -192,9 +192,7 @@ def self_train(
             learner.fit_epochs(np.flatnonzero(keep & allowed), epochs)
             proba[fold] = learner.predict_proba(fold)
         smoothed = (
-            proba
-            if round_ == 0
-            else (momentum * smoothed + (1 - momentum) * proba)
+            proba if round_ == 0 else (momentum * smoothed + (1 - momentum) * proba)
         )
         support = smoothed[rows, data.y]
         keep = smoothed.argmax(axis=1) == data.y
