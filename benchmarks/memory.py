@@ -11,10 +11,15 @@ RSS of worker processes is summed, so memory they share with this process
 (read-only memory maps of the data, shared libraries) is counted more than
 once: with ``--n-jobs`` above 1 the peak is an upper bound.
 
+With ``--n`` given several sizes, each fit runs in a fresh process and the
+script also prints the line through the peaks of the whole process tree
+(RSS of this process and its workers, imports and data included): its
+intercept is the fixed cost, its slope the cost per 1,000 images.
+
 Usage::
 
-    python benchmarks/memory.py --n 60000 --params large \\
-        --out benchmarks/results/memory/large-60k.json
+    python benchmarks/memory.py --n 6000 60000 \\
+        --out benchmarks/results/memory/default.json
     python benchmarks/memory.py --n 6000 \\
         --params '{"n_runs": 1, "n_components": 4, "refiner__n_rounds": 1}'
 
@@ -122,17 +127,65 @@ class PeakSampler:
         self.peak = max(self.peak, tree_rss())
 
 
+def _one_size_in_a_fresh_process(argv, n):
+    """Run this script for one size in a new interpreter; return its result."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "one.json")
+        rest = _drop_option(_drop_option(argv, "--n"), "--out")
+        subprocess.run(
+            [sys.executable, __file__, "--n", str(n), *rest, "--out", out],
+            check=True,
+        )
+        with open(out) as fh:
+            return json.load(fh)
+
+
+def _drop_option(argv, name):
+    """``argv`` without option ``name`` and the values that follow it."""
+    kept, skipping = [], False
+    for arg in argv:
+        if arg == name:
+            skipping = True
+            continue
+        if skipping and not arg.startswith("--"):
+            continue
+        skipping = False
+        kept.append(arg)
+    return kept
+
+
+def fixed_and_per_sample(results):
+    """Least-squares line through (n, peak of the process tree): its
+    intercept (bytes) and slope (bytes per image)."""
+    n = np.array([r["n"] for r in results], dtype=float)
+    peak = np.array([r["peak_rss_bytes"] for r in results], dtype=float)
+    slope, intercept = np.polyfit(n, peak, 1)
+    return float(intercept), float(slope)
+
+
 def main(argv=None):
+    import sys
+
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=60000, help="training images")
+    parser.add_argument(
+        "--n", type=int, nargs="+", default=[60000], help="training images"
+    )
     add_settings_arguments(parser)
     parser.add_argument("--interval", type=float, default=0.05, help="seconds")
     parser.add_argument("--out", default=None, help="write the results as JSON")
     args = parser.parse_args(argv)
+    if len(args.n) > 1:
+        return _several_sizes(argv, args)
     params = fit_params(args)
 
     X_all, y_all = load_fashion_mnist()
-    X, y = _subset(X_all, y_all, args.n)
+    X, y = _subset(X_all, y_all, args.n[0])
     del X_all, y_all
     gc.collect()
     run_params = {"random_state": 0, "n_jobs": args.n_jobs}
@@ -172,6 +225,7 @@ def main(argv=None):
         f"N={len(y)}  X {x_bytes / MIB:.1f} MiB ({X.dtype})  "
         f"float32 copy {working_bytes / MIB:.1f} MiB  "
         f"RSS before fit {baseline / MIB:.1f} MiB  "
+        f"peak of all processes {sampler.peak / MIB:.1f} MiB  "
         f"peak above it {above / MIB:.1f} MiB  "
         f"= {above / x_bytes:.1f} x X, {above / working_bytes:.1f} x float32 copy  "
         f"(fit {seconds:.0f} s, {sampler.samples} samples)",
@@ -181,6 +235,30 @@ def main(argv=None):
         os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
         _write_json_atomic(args.out, result)
     return result
+
+
+def _several_sizes(argv, args):
+    results = [_one_size_in_a_fresh_process(argv, n) for n in sorted(args.n)]
+    intercept, slope = fixed_and_per_sample(results)
+    summary = {
+        "sizes": results,
+        "fixed_bytes": intercept,
+        "bytes_per_image": slope,
+    }
+    for r in results:
+        print(
+            f"N={r['n']}: peak of all processes {r['peak_rss_bytes'] / MIB:.0f} MiB "
+            f"({r['peak_rss_bytes'] / 2**30:.2f} GiB)"
+        )
+    print(
+        f"fixed {intercept / MIB:.0f} MiB + {1000 * slope / MIB:.1f} MiB per 1,000 "
+        "images (line through the peaks)",
+        flush=True,
+    )
+    if args.out:
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+        _write_json_atomic(args.out, _jsonable(summary))
+    return summary
 
 
 if __name__ == "__main__":

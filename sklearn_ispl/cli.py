@@ -433,9 +433,10 @@ def _add_threads(subparser):
         "--threads",
         type=int,
         default=None,
-        help="CPU threads for training, shared by the --n-jobs workers "
-        "(default: torch's, one per core); give each of two runs that share "
-        "a machine half the cores",
+        help="CPU threads for training (default: torch's, one per core): the "
+        "refine stage's, and the one-thread trainings run at once when "
+        "--n-jobs is not given; give each of two runs that share a machine "
+        "half the cores",
     )
 
 
@@ -447,7 +448,8 @@ def _set_threads(parser, threads):
         _fail(parser, f"--threads must be at least 1, got {threads}")
     import torch
 
-    # A process-wide budget: run_tasks splits it among joblib workers.
+    # A process-wide budget: without n_jobs, run_tasks runs as many
+    # one-thread trainings at once.
     torch.set_num_threads(threads)
 
 
