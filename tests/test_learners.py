@@ -217,3 +217,33 @@ def test_n_jobs_none_uses_torchs_thread_budget():
         assert resolve_n_workers(1, 10) == 1
     finally:
         torch.set_num_threads(before)
+
+
+# -- device placement, checked on CPU through torch's "meta" device ----------
+# A GPU run moves the data and the model once, when the learner is built; a
+# "meta" device stands in for one here: tensors on it have a device, a dtype
+# and a shape but no values.
+
+
+def test_data_and_model_sit_on_the_learners_device(digits_data):
+    learner = build_learner(None, digits_data, seed=0, device="meta")
+    assert learner.X.device.type == "meta" and learner.X.dtype == torch.float32
+    assert learner.y.device.type == "meta" and learner.y.dtype == torch.int64
+    params = list(learner.estimator.module_.parameters())
+    assert params and all(p.device.type == "meta" for p in params)
+
+
+def test_a_training_step_runs_on_the_learners_device(digits_data):
+    # Forward and backward run on the device; only reading the loss back,
+    # which a meta tensor cannot do, stops it. Data left on the CPU would
+    # fail earlier, with a device mismatch.
+    learner = build_learner(None, digits_data, seed=0, device="meta")
+    with pytest.raises(NotImplementedError, match="meta"):
+        learner.fit_epochs(np.arange(32), 1)
+
+
+def test_cpu_learners_share_the_prepared_data(digits_data):
+    # No copy per learner: threads training side by side share one array.
+    learners = [build_learner(None, digits_data, seed=s) for s in (0, 1)]
+    for learner in learners:
+        assert learner.X.data_ptr() == digits_data.X.ctypes.data
