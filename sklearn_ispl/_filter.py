@@ -129,6 +129,11 @@ class ISPLFilter(BaseFilter):
     refine_scores_ : ndarray of shape (n_samples,)
         The refine model's smoothed probability of each given label (NaN when
         no round ran).
+    refine_proba_ : ndarray of shape (n_samples, n_classes)
+        The refine models' smoothed probabilities of every class, each
+        sample's from a model that did not train on it when the refine stage
+        cross-fits (NaN when no round ran): what the class each removed
+        sample looks like is read from here.
     refine_keep_mask_ : ndarray of bool of shape (n_samples,)
         The refine stage's decision, before the extra stages acted.
     extra_stages_ : list of stage objects
@@ -315,6 +320,7 @@ class ISPLFilter(BaseFilter):
         self.predictions_ = predictions
         self.vote_keep_mask_ = vote_keep
         self.refine_scores_ = support
+        self.refine_proba_ = state.proba
         self.refine_keep_mask_ = state.refine_keep
         self.extra_stages_ = stages
         keep = state.keep

@@ -106,6 +106,13 @@ class TestDefenseWorks:
         assert ispl.input_layout_ == "nhw"
         assert ispl.vote_keep_mask_.shape == (n,)
         assert np.all(np.isfinite(ispl.refine_scores_))
+        proba = ispl.refine_proba_
+        assert proba.shape == (n, 10)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+        # The support of each label is read from these probabilities.
+        np.testing.assert_array_equal(
+            ispl.refine_scores_, proba[np.arange(n), np.searchsorted(ispl.classes_, y)]
+        )
 
     def test_schedule_records_what_ran(self, fitted_on_digits):
         from sklearn_ispl import SCHEDULES
