@@ -49,6 +49,7 @@ LARGE_FITS = {
 LARGE_SCHEDULE_FITS = ("large-blind-s4-60k.json", "large-check-s20-60k.json")
 
 SPEED_SETS = {
+    "default.json": "``ISPLFilter()`` (``auto``)",
     "large.json": "``large`` before the trigger-blind judge was added",
 }
 
@@ -362,14 +363,79 @@ def _memory_rows():
     rows = []
     for path in sorted((RESULTS / "memory").glob("*.json")):
         record = _load(path)
+        for size in record.get("sizes", [record]):
+            rows.append(
+                [
+                    f"{size['n']:,}",
+                    size["n_jobs"] or "–",
+                    f"{size['x_bytes'] / 2**20:.0f}",
+                    f"{size['peak_rss_bytes'] / 2**20:,.0f}",
+                    f"{size['peak_above_baseline_bytes'] / 2**20:,.0f}",
+                    f"{size['fit_seconds']:.0f}",
+                    _link(path),
+                ]
+            )
+        if "fixed_bytes" in record:
+            rows.append(
+                [
+                    "line through the peaks",
+                    "",
+                    "",
+                    f"{record['fixed_bytes'] / 2**20:,.0f} fixed",
+                    f"{1000 * record['bytes_per_image'] / 2**20:.1f} per 1,000",
+                    "",
+                    _link(path),
+                ]
+            )
+    return rows
+
+
+def _determinism_rows():
+    rows = []
+    for path in sorted((RESULTS / "determinism").glob("*.json")):
+        record = _load(path)
+        for run in record["runs"]:
+            rows.append(
+                [
+                    f"{record['n_train']:,}",
+                    run["backend"],
+                    run["n_jobs"],
+                    run["differs_from_first"],
+                    run["FN"],
+                    run["FP"],
+                    f"{run['fit_seconds']:.0f}",
+                    _link(path),
+                ]
+            )
+    return rows
+
+
+def _disagreement_rows():
+    rows = []
+    for path in sorted((RESULTS / "disagreements").glob("*.json")):
+        record = _load(path)
+        stages = record["stages"]
+        sep = record["separation"]
+        n_clean = record["n_train"] - record["n_poison"]
+
+        def fp(c, n_clean=n_clean):
+            return f"{c['FN']} / {100 * c['FP'] / n_clean:.1f}%"
+
+        def verdict(s):
+            if s["separates"] is None:
+                return "–"
+            word = "yes" if s["separates"] else "no"
+            return f"{word} ({s['poison_cells_min']:.2f} vs {s['clean_cells_max']:.2f})"
+
         rows.append(
             [
-                f"{record['n']:,}",
-                record["n_jobs"] or 1,
-                f"{record['x_bytes'] / 2**20:.0f}",
-                f"{record['peak_above_baseline_bytes'] / 2**20:,.0f}",
-                f"{record['peak_above_baseline_over_x']:.0f}",
-                f"{record['fit_seconds']:.0f}",
+                f"{record['suite']} {record['scenario']}",
+                fp(stages["vote"]),
+                fp(stages["refine"]),
+                fp(stages["final"]),
+                verdict(sep["learnable"]),
+                verdict(sep["reverse"]),
+                verdict(sep["confident"]),
                 _link(path),
             ]
         )
@@ -549,7 +615,8 @@ def render():
         "",
         "Fit seconds of the filter against one training of the final "
         "classifier (8 epochs) on the same stratified Fashion-MNIST subset "
-        "(``benchmarks/speed.py``, ``--n-jobs 2``); the last column splits "
+        "(``benchmarks/speed.py``; ``--n-jobs 2`` for ``large``); the last "
+        "column splits "
         "the fit into partition / vote / refine / extra stages.",
         "",
     ]
@@ -569,16 +636,71 @@ def render():
         "Memory",
         "------",
         "",
-        "Peak resident memory of a fit above the memory before it "
-        "(``benchmarks/memory.py``; with several jobs the workers' memory is "
-        "summed, an upper bound). The earlier measurements were of settings "
-        "no schedule uses any more and were removed; the current schedules "
-        "are not measured yet.",
+        "Peak resident memory of a fit, all processes together (this one and "
+        "any workers, imports and data included), and above the memory "
+        "before the fit (``benchmarks/memory.py``, each size in a fresh "
+        "process). A line through the peaks of two sizes separates the fixed "
+        "cost from the cost per image.",
         "",
     ]
     lines += _table(
-        ["images", "jobs", "X (MiB)", "peak above (MiB)", "x X", "fit s", "result"],
+        [
+            "images",
+            "jobs",
+            "X (MiB)",
+            "peak (MiB)",
+            "peak above before (MiB)",
+            "fit s",
+            "result",
+        ],
         _memory_rows(),
+    )
+    lines += [
+        "The same answer for any n_jobs",
+        "------------------------------",
+        "",
+        "Fits with one ``random_state`` and several ``n_jobs`` values and "
+        "joblib backends (``benchmarks/determinism.py``): the number of "
+        "samples whose decision differs from the first fit's.",
+        "",
+    ]
+    lines += _table(
+        [
+            "images",
+            "backend",
+            "n_jobs",
+            "decisions differ",
+            "FN",
+            "FP",
+            "fit s",
+            "result",
+        ],
+        _determinism_rows(),
+    )
+    lines += [
+        "Where the clean samples go",
+        "--------------------------",
+        "",
+        "Poison kept / clean samples removed after the vote, the refine stage "
+        "and at the end (``benchmarks/disagreements.py``, ``ISPLFilter()``), "
+        "and whether three cell statistics a group-level rule could use "
+        "separate the cells of poison from every clean cell of the refine "
+        "stage's disagreements (lowest among poison cells vs highest among "
+        "clean cells).",
+        "",
+    ]
+    lines += _table(
+        [
+            "scenario",
+            "vote FN / FP",
+            "refine FN / FP",
+            "final FN / FP",
+            "learnable",
+            "reverse",
+            "confident",
+            "result",
+        ],
+        _disagreement_rows(),
     )
     return "\n".join(lines).rstrip() + "\n"
 
