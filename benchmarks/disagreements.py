@@ -28,10 +28,17 @@ statistic separates them when the first is above the second. It also
 prints the per-sample frontier of the refine stage's final rule (FP and FN
 for several ``keep_ratio`` values), read from the same probabilities.
 
+``--final`` also trains the benchmark's final classifier on the kept
+samples and on the unfiltered data and prints their clean accuracy C and
+attack success A (the larger rate with two attacks).
+
 Usage::
 
     python benchmarks/disagreements.py --suite robust --scenario 12 \\
         --out benchmarks/results/disagreements/robust-12.json
+    python benchmarks/disagreements.py --suite robust --scenario 0 \\
+        --n-train 60000 --test-epochs 1 --final \\
+        --out benchmarks/results/disagreements/robust-0-60k.json
 """
 
 import argparse
@@ -42,6 +49,7 @@ import numpy as np
 from stages import add_settings_arguments, fit_params, run_record
 
 from sklearn_ispl import ISPLFilter
+from sklearn_ispl._images import infer_layout, to_nchw
 from sklearn_ispl._learners import build_learner
 from sklearn_ispl._validation import prepare_data
 from sklearn_ispl.benchmark import (
@@ -50,6 +58,7 @@ from sklearn_ispl.benchmark import (
     make_defense,
     suite_scenarios,
 )
+from sklearn_ispl.benchmark._data import _evaluate, _FinalModel
 from sklearn_ispl.benchmark._results import _write_json_atomic
 from sklearn_ispl.cli import _add_threads, _set_threads
 
@@ -57,17 +66,42 @@ KEEP_RATIOS = (1.0, 0.3, 0.1, 0.03, 0.01)
 
 
 def load(profile_name, suite, index, n_train):
-    """Poisoned training data of one scenario: ``X_p, y_p, poison_ids``."""
+    """The profile, the scenario, the poisoned training data ``X_p, y_p,
+    poison_ids`` and the test data ``X_test, y_test``."""
     profile = get_profile(profile_name, **({"n_train": n_train} if n_train else {}))
-    X, y, _, _ = _load_data(profile)
+    X, y, X_test, y_test = _load_data(profile)
     scenarios = suite_scenarios(
         suite, X.shape[1:], profile.max_value, profile.min_contrast
     )
     scenario = next(s for s in scenarios if s.index == index)
     if suite == "paper":
         X_p, y_p, mask = scenario.attack.poison(X, y)
-        return X_p, y_p, np.where(mask, 0, -1)
-    return scenario.poison(X, y)
+        ids = np.where(mask, 0, -1)
+    else:
+        X_p, y_p, ids = scenario.poison(X, y)
+    return profile, scenario, (X_p, y_p, ids), (X_test, y_test)
+
+
+def final_scores(profile, scenario, X_p, y_p, keep, X_test, y_test):
+    """C and A of the final classifier trained on all samples and on ``keep``."""
+    nchw = to_nchw(X_p, infer_layout(X_p.shape))
+    n_classes = int(max(y_p.max(), y_test.max())) + 1
+
+    def model():
+        return _FinalModel(
+            nchw.shape[1:],
+            n_classes,
+            float(np.mean(nchw, dtype=np.float64)),
+            float(np.std(nchw, dtype=np.float64)) or 1.0,
+            profile.final_epochs,
+            profile.final_params,
+            profile.seed,
+            "cpu",
+        )
+
+    no_defense = _evaluate(model().fit(X_p, y_p), scenario, X_test, y_test)
+    kept = _evaluate(model().fit(X_p[keep], y_p[keep]), scenario, X_test, y_test)
+    return {"no_defense": no_defense, "ispl": kept}
 
 
 def counts(keep, poison):
@@ -148,12 +182,17 @@ def main(argv=None):
     parser.add_argument("--test-epochs", type=int, default=8)
     parser.add_argument("--min-cell", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0, help="random_state")
+    parser.add_argument(
+        "--final", action="store_true", help="also train the final classifier"
+    )
     _add_threads(parser)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     _set_threads(parser, args.threads)
     params = fit_params(args)
-    X_p, y_p, ids = load(args.profile, args.suite, args.scenario, args.n_train)
+    profile, scenario, (X_p, y_p, ids), (X_test, y_test) = load(
+        args.profile, args.suite, args.scenario, args.n_train
+    )
     poison = ids >= 0
     result = run_record("disagreements.py", argv, params, poison)
     result.update(suite=args.suite, scenario=args.scenario)
@@ -183,6 +222,13 @@ def main(argv=None):
     result["cells"] = rows
     result["separation"] = separation(rows)
 
+    if args.final:
+        result["final_classifier"] = final_scores(
+            profile, scenario, X_p, y_p, ispl.keep_mask_, X_test, y_test
+        )
+        for name, sc in result["final_classifier"].items():
+            a = f", A {100 * sc['A']:.1f}%" if "A" in sc else ""
+            print(f"final classifier, {name}: C {100 * sc['C']:.1f}%{a}", flush=True)
     n_clean = int((~poison).sum())
     for stage, c in result["stages"].items():
         print(
