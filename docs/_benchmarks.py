@@ -615,8 +615,8 @@ def render():
         "",
         "Fit seconds of the filter against one training of the final "
         "classifier (8 epochs) on the same stratified Fashion-MNIST subset "
-        "(``benchmarks/speed.py``; ``--n-jobs 2`` for the earlier ``large`` run); the "
-        "column splits "
+        "(``benchmarks/speed.py``; ``--n-jobs 2`` for the earlier ``large`` "
+        "run); the last column splits "
         "the fit into partition / vote / refine / extra stages.",
         "",
     ]
