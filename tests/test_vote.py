@@ -202,6 +202,8 @@ class TestMaxSamples:
             n_epochs=1,
             max_samples=max_samples,
             random_state=0,
+            # One task at a time: the spy records trainings in call order.
+            n_jobs=1,
         ).fit(X, y, components=components)
         assert [len(r) for r in trained_rows] == sizes
         for rows, comp in zip(trained_rows, components, strict=True):
