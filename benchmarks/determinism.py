@@ -15,15 +15,19 @@ Usage::
 """
 
 import argparse
-import os
 import time
 
 from joblib import parallel_backend
-from stages import add_fit_arguments, fit_params, load_scenario, run_record
+from stages import (
+    add_fit_arguments,
+    fit_params,
+    load_scenario,
+    run_record,
+    save_result,
+)
 
 from sklearn_ispl import ISPLFilter
 from sklearn_ispl.benchmark import make_defense
-from sklearn_ispl.benchmark._results import _write_json_atomic
 from sklearn_ispl.cli import _add_threads, _set_threads
 
 
@@ -83,9 +87,7 @@ def main(argv=None):
             f"{args.runs[0]}; FN {row['FN']} FP {row['FP']} ({seconds:.0f} s)",
             flush=True,
         )
-        if args.out:
-            os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-            _write_json_atomic(args.out, result)
+        save_result(args.out, result)
     same = all(r["differs_from_first"] == 0 for r in result["runs"])
     print("identical keep_mask_ for every run" if same else "the runs differ")
     return result

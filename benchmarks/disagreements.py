@@ -42,11 +42,10 @@ Usage::
 """
 
 import argparse
-import os
 import time
 
 import numpy as np
-from stages import add_settings_arguments, fit_params, run_record
+from stages import add_settings_arguments, fit_params, run_record, save_result
 
 from sklearn_ispl import ISPLFilter
 from sklearn_ispl._images import infer_layout, to_nchw
@@ -59,7 +58,6 @@ from sklearn_ispl.benchmark import (
     suite_scenarios,
 )
 from sklearn_ispl.benchmark._data import _evaluate, _FinalModel
-from sklearn_ispl.benchmark._results import _write_json_atomic
 from sklearn_ispl.cli import _add_threads, _set_threads
 
 KEEP_RATIOS = (1.0, 0.3, 0.1, 0.03, 0.01)
@@ -211,6 +209,11 @@ def main(argv=None):
     }
     y = np.searchsorted(ispl.classes_, y_p)
     proba = ispl.refine_proba_
+    if np.isnan(proba).any():
+        # No refine round ran (the vote kept nothing): there is no look.
+        save_result(args.out, result)
+        print("the refine stage ran no round; no disagreements to look at")
+        return result
     support = proba[np.arange(len(y)), y]
     result["keep_ratio_frontier"] = {
         str(r): counts(support >= r * proba.max(axis=1), poison) for r in KEEP_RATIOS
@@ -250,9 +253,7 @@ def main(argv=None):
         )
     for key, s in result["separation"].items():
         print(f"{key}: {s}")
-    if args.out:
-        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-        _write_json_atomic(args.out, result)
+    save_result(args.out, result)
     return result
 
 

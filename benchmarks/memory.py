@@ -37,11 +37,15 @@ import time
 
 import numpy as np
 from speed import _subset  # the same class-balanced subsets as the speed runs
-from stages import add_settings_arguments, fit_params  # the same settings options
+from stages import (  # the same settings options and output
+    add_settings_arguments,
+    fit_params,
+    save_result,
+)
 
 from sklearn_ispl import ISPLFilter
 from sklearn_ispl.benchmark import _jsonable, make_defense
-from sklearn_ispl.benchmark._results import _git_commit, _machine, _write_json_atomic
+from sklearn_ispl.benchmark._results import _git_commit, _machine
 from sklearn_ispl.datasets import load_fashion_mnist
 
 try:
@@ -231,9 +235,7 @@ def main(argv=None):
         f"(fit {seconds:.0f} s, {sampler.samples} samples)",
         flush=True,
     )
-    if args.out:
-        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-        _write_json_atomic(args.out, result)
+    save_result(args.out, result)
     return result
 
 
@@ -255,9 +257,7 @@ def _several_sizes(argv, args):
         "images (line through the peaks)",
         flush=True,
     )
-    if args.out:
-        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-        _write_json_atomic(args.out, _jsonable(summary))
+    save_result(args.out, _jsonable(summary))
     return summary
 
 

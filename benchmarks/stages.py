@@ -137,6 +137,14 @@ def run_record(script, argv, params, poison):
     }
 
 
+def save_result(out, result):
+    """Write ``result`` as JSON to ``out`` (None: nowhere), creating its folder;
+    atomically, so a run stopped mid-write leaves the previous file."""
+    if out:
+        os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+        _write_json_atomic(out, result)
+
+
 def load_scenario(profile_name, n_train, index):
     """A profile (with ``n_train`` training images if given) and its poisoned scenario.
 
@@ -331,9 +339,7 @@ def main(argv=None):
             f"{sum(a < 0.01 for a in asr)}",
             flush=True,
         )
-    if args.out:
-        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-        _write_json_atomic(args.out, result)
+    save_result(args.out, result)
     return result
 
 
