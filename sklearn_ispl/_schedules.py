@@ -52,16 +52,19 @@ def _no_stages():
     return []
 
 
-def _blind_judge():
-    from .experimental import TriggerBlindJudge
+def _large_stages():
+    from .experimental import GroupDecision, TriggerBlindJudge
 
-    return [TriggerBlindJudge(n_neighbors=15, n_components=20, veto=True)]
+    return [
+        TriggerBlindJudge(n_neighbors=15, n_components=20, veto=True),
+        GroupDecision(),
+    ]
 
 
-def _rescue():
-    from .experimental import Rescue
+def _medium_stages():
+    from .experimental import GroupDecision, Rescue
 
-    return [Rescue(n_epochs=8)]
+    return [Rescue(n_epochs=8), GroupDecision()]
 
 
 # The default network with 16 and 32 filters: several times cheaper per
@@ -104,7 +107,8 @@ SCHEDULES = {
     },
     # Thousands to about 20,000 samples: a short partition and vote with
     # the 16/32 network, cross-fitted self-training of the 32/64 network
-    # with a relaxed final rule, and the rescue of hard clean samples.
+    # with a relaxed final rule, the rescue of hard clean samples, and the
+    # group decision, which removes again the poison-like groups' samples.
     "medium": {
         **PAPER_PARTITION,
         "n_runs": 2,
@@ -115,13 +119,14 @@ SCHEDULES = {
         "refiner": {"n_rounds": 6, "n_epochs": 3, "n_folds": 2, "keep_ratio": 0.3},
         "weak_learner": _SMALL_CNN,
         "refine_learner": {},
-        "extra_stages": _rescue,
+        "extra_stages": _medium_stages,
     },
     # Tens of thousands of samples: medium's partition and vote on a
     # stratified draw of 6,000 samples (the component learners still vote
     # on every sample), short cross-fitted self-training of the 16/32
-    # network, and a trigger-blind judge that keeps the refine models from
-    # learning a trigger from the poison the vote lets through.
+    # network, a trigger-blind judge that keeps the refine models from
+    # learning a trigger from the poison the vote lets through, and the
+    # group decision.
     "large": {
         **PAPER_PARTITION,
         "n_runs": 2,
@@ -132,7 +137,7 @@ SCHEDULES = {
         "refiner": {"n_rounds": 4, "n_epochs": 2, "n_folds": 2, "keep_ratio": 0.3},
         "weak_learner": _SMALL_CNN,
         "refine_learner": None,
-        "extra_stages": _blind_judge,
+        "extra_stages": _large_stages,
     },
 }
 

@@ -12,11 +12,13 @@ from sklearn.base import clone
 
 from sklearn_ispl.experimental import (
     ExtraStage,
+    GroupDecision,
     Rescue,
     StampedTriggerCheck,
     TriggerBlindJudge,
 )
 from sklearn_ispl.experimental import _trigger as trigger_module
+from sklearn_ispl.experimental._groups import poison_groups
 from sklearn_ispl.experimental._rescue import rescue
 
 from .conftest import linear_ispl as _linear
@@ -40,7 +42,12 @@ class _Recorder(ExtraStage):
 
 
 def test_every_extra_stage_is_an_experimental_estimator():
-    for stage in (TriggerBlindJudge(), Rescue(), StampedTriggerCheck()):
+    for stage in (
+        TriggerBlindJudge(),
+        Rescue(),
+        StampedTriggerCheck(),
+        GroupDecision(),
+    ):
         assert isinstance(stage, ExtraStage)
         assert "Experimental" in type(stage).__doc__
         assert clone(stage).get_params() == stage.get_params()
@@ -190,7 +197,51 @@ def test_large_schedule_runs_the_blind_judge(poisoned_digits):
     X, y, _, _ = poisoned_digits
     ispl = _linear(schedule="large", extra_stages=None, partition_samples=1.0)
     ispl.fit(X, y)
-    (judge,) = ispl.extra_stages_
+    judge, groups = ispl.extra_stages_
     assert isinstance(judge, TriggerBlindJudge) and judge.veto
+    assert isinstance(groups, GroupDecision) and groups.mode == "add"
     assert not (ispl.keep_mask_ & ~judge.backed_).any()
     assert ispl.schedule_["schedule"] == "large"
+
+
+def test_group_decision_adds_to_or_replaces_the_decision(poisoned_digits):
+    X, y, _, _ = poisoned_digits
+    labels = np.array([f"digit {c}" for c in range(10)])[y]
+    # A loose rule, so that the linear learners' disagreements form flagged
+    # groups on these few samples.
+    loose = dict(confidence=0.3, min_share=0.5, min_size=3)
+    rescue_stage = Rescue(n_epochs=2, bounds=(0.2, 0.99))
+    before = _linear(extra_stages=[rescue_stage]).fit(X, labels)
+    added = _linear(extra_stages=[rescue_stage, GroupDecision(**loose)])
+    added.fit(X, labels)
+    stage = added.extra_stages_[1]
+    encoded = np.searchsorted(added.classes_, labels)
+    groups, removed = poison_groups(encoded, added.refine_proba_, 0.3, 0.5, 3)
+    np.testing.assert_array_equal(stage.removed_, removed)
+    assert removed.any() and (removed & before.keep_mask_).any()
+    # "add": the decision so far, less the flagged groups; the stages before
+    # it decide the same.
+    np.testing.assert_array_equal(added.refine_keep_mask_, before.refine_keep_mask_)
+    np.testing.assert_array_equal(added.keep_mask_, before.keep_mask_ & ~removed)
+    # Groups are reported with the class labels.
+    flagged = [g for g in stage.groups_ if g["flagged"]]
+    assert flagged and all(g["label"].startswith("digit") for g in flagged)
+    assert len(stage.groups_) == len(groups)
+    # "replace": every sample outside the flagged groups is kept.
+    replaced = _linear(
+        extra_stages=[rescue_stage, GroupDecision(mode="replace", **loose)]
+    ).fit(X, labels)
+    np.testing.assert_array_equal(replaced.keep_mask_, ~removed)
+    assert (replaced.keep_mask_ & ~before.keep_mask_).any()
+    assert "GroupDecision" in added.stage_times_
+
+
+def test_group_decision_without_refine_rounds_changes_nothing(poisoned_digits):
+    X, y, _, _ = poisoned_digits
+    plain = _linear(refiner__n_rounds=0).fit(X, y)
+    grouped = _linear(
+        refiner__n_rounds=0, extra_stages=[GroupDecision(mode="replace")]
+    ).fit(X, y)
+    np.testing.assert_array_equal(grouped.keep_mask_, plain.keep_mask_)
+    (stage,) = grouped.extra_stages_
+    assert stage.groups_ == [] and not stage.removed_.any()

@@ -8,7 +8,12 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.model_selection import GridSearchCV
 
 from sklearn_ispl import BoostedComponentVoter, ISPLFilter, SelfTraining
-from sklearn_ispl.experimental import Rescue, StampedTriggerCheck, TriggerBlindJudge
+from sklearn_ispl.experimental import (
+    GroupDecision,
+    Rescue,
+    StampedTriggerCheck,
+    TriggerBlindJudge,
+)
 from sklearn_ispl.metrics import targeted_misclassification_rate
 
 from .conftest import flipped_labels, linear_ispl, tiny_ispl
@@ -255,6 +260,17 @@ class TestEstimatorAPI:
         assert paper["weak_learner"]["optimizer"] is torch.optim.SGD
         assert paper["extra_stages"]() == []
 
+    def test_group_decision_acts_last_in_the_default_schedules(self):
+        from sklearn_ispl import SCHEDULES
+
+        medium = SCHEDULES["medium"]["extra_stages"]()
+        large = SCHEDULES["large"]["extra_stages"]()
+        assert [type(s) for s in medium] == [Rescue, GroupDecision]
+        assert [type(s) for s in large] == [TriggerBlindJudge, GroupDecision]
+        assert medium[-1].mode == large[-1].mode == "add"
+        # Each call builds fresh stages: fits never share fitted state.
+        assert SCHEDULES["medium"]["extra_stages"]()[0] is not medium[0]
+
     def test_weak_learner_params_reachable(self):
         from sklearn_ispl import make_weak_learner
 
@@ -488,6 +504,10 @@ def test_refine_settings_reach_the_refine_stage(monkeypatch, poisoned_digits):
         ({"extra_stages": [TriggerBlindJudge(veto="yes")]}, "veto"),
         ({"extra_stages": [StampedTriggerCheck(mode="yes")]}, "mode"),
         ({"extra_stages": [StampedTriggerCheck(mode=True)]}, "mode"),
+        ({"extra_stages": [GroupDecision(mode="keep")]}, "mode"),
+        ({"extra_stages": [GroupDecision(min_share=0)]}, "min_share"),
+        ({"extra_stages": [GroupDecision(confidence=1.5)]}, "confidence"),
+        ({"extra_stages": [GroupDecision(min_size=0)]}, "min_size"),
     ],
 )
 def test_bad_nested_settings_are_refused_before_training(params, match, monkeypatch):

@@ -18,7 +18,12 @@ import sklearn_ispl
 from sklearn_ispl import BoostedComponentVoter, ISPLFilter
 from sklearn_ispl._base import check_device
 from sklearn_ispl._vote import check_components
-from sklearn_ispl.experimental import Rescue, StampedTriggerCheck, TriggerBlindJudge
+from sklearn_ispl.experimental import (
+    GroupDecision,
+    Rescue,
+    StampedTriggerCheck,
+    TriggerBlindJudge,
+)
 
 FUZZ = settings(
     max_examples=60,
@@ -63,6 +68,7 @@ STAGES = {
     "judge": (TriggerBlindJudge, ["n_neighbors", "n_components", "veto"]),
     "rescue": (Rescue, ["n_epochs", "bounds", "min_support"]),
     "check": (StampedTriggerCheck, ["mode", "n_neighbors"]),
+    "groups": (GroupDecision, ["mode", "confidence", "min_share", "min_size"]),
 }
 
 

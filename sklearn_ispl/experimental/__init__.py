@@ -19,6 +19,7 @@ the documentation's benchmarks page.
 """
 
 from .._stages import ExtraStage, FitState
+from ._groups import GroupDecision
 from ._judge import TriggerBlindJudge
 from ._rescue import Rescue
 from ._trigger import StampedTriggerCheck
@@ -26,6 +27,7 @@ from ._trigger import StampedTriggerCheck
 __all__ = [
     "ExtraStage",
     "FitState",
+    "GroupDecision",
     "Rescue",
     "StampedTriggerCheck",
     "TriggerBlindJudge",

@@ -1,0 +1,151 @@
+"""The group decision: remove the refine stage's disagreements only in groups
+that look like poison.
+
+A network that never learned a trigger calls a poisoned image its source
+class, and confidently: the image *is* a typical image of that class. It
+also disagrees with many clean labels, but those disagreements are the
+look-alike classes of the data (shirts that look like coats), hard cases
+the model calls the other class with much less certainty as a group. A
+per-sample rule cannot tell the two apart at any threshold; a group rule
+can. The refine stage's disagreements are grouped by (given label, *look*:
+the class the refine models, each sample judged by a model that did not
+train on it, find most likely). A group is poison-like when most of its
+members are confident contradictions: images as typical of another class
+as that class's own clean samples, carrying this label.
+
+The flag only ever says where poison is. Where it is silent, poison may
+still hide: when source and target classes look alike (shirt and T-shirt),
+the source class is never called with confidence and its poison spreads
+over groups of clean look-alikes. So by default the flagged groups are
+removed on top of the other stages' decision; giving every other sample
+back is the opt-in ``"replace"`` mode.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .._stages import ExtraStage
+
+__all__ = ["GroupDecision", "poison_groups"]
+
+
+class GroupDecision(ExtraStage):
+    """Remove the refine stage's disagreements in poison-like groups.
+
+    .. warning:: Experimental, a deviation from the paper (see
+       :mod:`sklearn_ispl.experimental`).
+
+    After the refine stage, every sample whose look (the class the refine
+    models find most likely) is not its given label joins the group of its
+    (label, look). A group of at least ``min_size`` samples is flagged when
+    at least ``min_share`` of its members have a look probability of at least
+    ``confidence``. Removed are the members of flagged groups and, for each
+    flagged (label, look), every sample of that label that the models find
+    more likely to be the look class than their label (poison the blend or
+    the trigger pulled towards a third class).
+
+    With ``mode="add"`` these samples are removed from the kept set of the
+    stages before it: poison that a rescue gave back, or that the refine
+    stage's relaxed rule kept, leaves again, and nothing else changes.
+    With ``mode="replace"`` every other sample is kept: the hard clean
+    samples of look-alike classes that a per-sample decision removes come
+    back, but so does poison that formed no flagged group (an attack
+    between two look-alike classes). The group rule relies on the refine
+    models not having learned the trigger: poison they agree with forms no
+    group in either mode.
+
+    Parameters
+    ----------
+    mode : {"add", "replace"}, default="add"
+        Whether the flagged samples are removed on top of the decision so
+        far ("add") or are the only samples removed ("replace").
+    confidence : float in (0, 1], default=0.97
+        Look probability from which a disagreement counts as confident.
+    min_share : float in (0, 1], default=0.7
+        Share of confident members that flags a group.
+    min_size : int, default=10
+        Smallest group that can be flagged.
+
+    Attributes
+    ----------
+    groups_ : list of dict
+        Every group of at least ``min_size`` samples: ``label`` and ``look``
+        (class labels), ``size``, ``share`` (of confident members) and
+        ``flagged``.
+    removed_ : ndarray of bool of shape (n_samples,)
+        The samples of flagged groups (removed in either mode).
+    """
+
+    _parameter_constraints: dict = {
+        "mode": [StrOptions({"add", "replace"})],
+        "confidence": [Interval(Real, 0, 1, closed="right")],
+        "min_share": [Interval(Real, 0, 1, closed="right")],
+        "min_size": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, mode="add", confidence=0.97, min_share=0.7, min_size=10):
+        self.mode = mode
+        self.confidence = confidence
+        self.min_share = min_share
+        self.min_size = min_size
+
+    def after_refine(self, state):
+        if state.proba is None or np.isnan(state.proba).any():
+            # No refine round ran: no looks to group by, nothing to decide.
+            self.groups_ = []
+            self.removed_ = np.zeros(len(state.keep), dtype=bool)
+            return
+        groups, removed = poison_groups(
+            state.data.y, state.proba, self.confidence, self.min_share, self.min_size
+        )
+        for group in groups:
+            group["label"] = state.classes[group["label"]].item()
+            group["look"] = state.classes[group["look"]].item()
+        self.groups_ = groups
+        self.removed_ = removed
+        state.keep = ~removed if self.mode == "replace" else state.keep & ~removed
+
+
+def poison_groups(y, proba, confidence, min_share, min_size):
+    """The (label, look) groups of the disagreements and the samples to remove.
+
+    ``y`` holds the encoded labels, ``proba`` each sample's out-of-sample
+    class probabilities. Returns the groups of at least ``min_size``
+    samples (dicts with encoded ``label`` and ``look``, ``size``, ``share``
+    and ``flagged``), largest first, and the boolean mask of removed
+    samples.
+    """
+    look = proba.argmax(axis=1)
+    confident = proba.max(axis=1) >= confidence
+    rows = np.arange(len(y))
+    disagree = np.flatnonzero(look != y)
+    cells, sizes = np.unique(
+        np.stack([y[disagree], look[disagree]], axis=1), axis=0, return_counts=True
+    )
+    groups = []
+    removed = np.zeros(len(y), dtype=bool)
+    for (label, seen), size in zip(cells, sizes, strict=True):
+        if size < min_size:
+            continue
+        members = disagree[(y[disagree] == label) & (look[disagree] == seen)]
+        share = float(confident[members].mean())
+        flagged = share >= min_share
+        groups.append(
+            {
+                "label": int(label),
+                "look": int(seen),
+                "size": int(size),
+                "share": round(share, 4),
+                "flagged": bool(flagged),
+            }
+        )
+        if flagged:
+            removed[members] = True
+            # Poison whose trigger or blend pulls it towards a third class
+            # still leans to its source class more than to its label.
+            of_label = y == label
+            removed[of_label & (proba[rows, seen] > proba[rows, label])] = True
+    groups.sort(key=lambda g: -g["size"])
+    return groups, removed

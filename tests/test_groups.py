@@ -1,0 +1,68 @@
+"""The group decision's rule: which (label, look) groups are flagged and
+which samples leave with them."""
+
+import numpy as np
+import pytest
+
+from sklearn_ispl.experimental._groups import poison_groups
+
+
+def _probabilities():
+    """Three classes of 100 agreeing samples, and planted disagreements."""
+    y, rows = [], []
+
+    def add(label, proba, n=1):
+        y.extend([label] * n)
+        rows.extend([proba] * n)
+
+    for label in range(3):
+        proba = [0.01, 0.01, 0.01]
+        proba[label] = 0.98
+        add(label, proba, 100)
+    # Label 1, confidently class 0: a poison-like group.
+    add(1, [0.99, 0.005, 0.005], 16)
+    add(1, [0.8, 0.15, 0.05], 4)
+    # Label 2 that looks like class 0 without confidence: look-alikes.
+    add(2, [0.6, 0.1, 0.3], 20)
+    # Confident, but too few to be a group.
+    add(0, [0.01, 0.01, 0.98], 5)
+    # Label 1 pulled towards class 2, still leaning to class 0 over 1 ...
+    add(1, [0.3, 0.2, 0.5])
+    # ... and one that leans to its label over class 0.
+    add(1, [0.1, 0.3, 0.6])
+    return np.array(y), np.array(rows)
+
+
+def test_flags_only_groups_of_confident_contradictions():
+    y, proba = _probabilities()
+    groups, removed = poison_groups(y, proba, 0.97, 0.7, 10)
+    assert groups == [
+        {"label": 1, "look": 0, "size": 20, "share": 0.8, "flagged": True},
+        {"label": 2, "look": 0, "size": 20, "share": 0.0, "flagged": False},
+    ]
+    expected = np.zeros(len(y), dtype=bool)
+    expected[300:320] = True  # the flagged group
+    expected[345] = True  # its label, more likely its look than its label
+    np.testing.assert_array_equal(removed, expected)
+
+
+@pytest.mark.parametrize(
+    "min_share, min_size, flagged",
+    [(0.8, 10, True), (0.81, 10, False), (0.7, 21, False), (0.7, 5, True)],
+)
+def test_share_and_size_bounds_are_inclusive(min_share, min_size, flagged):
+    y, proba = _probabilities()
+    groups, removed = poison_groups(y, proba, 0.97, min_share, min_size)
+    first = {(g["label"], g["look"]): g["flagged"] for g in groups}
+    assert first.get((1, 0), False) is flagged
+    assert bool(removed[300:320].all()) is flagged
+    # The small confident group (0, 2) only counts from size 5.
+    assert ((0, 2) in first) is (min_size <= 5)
+
+
+def test_agreement_everywhere_removes_nothing():
+    y = np.repeat(np.arange(3), 20)
+    proba = np.full((60, 3), 0.01)
+    proba[np.arange(60), y] = 0.98
+    groups, removed = poison_groups(y, proba, 0.97, 0.7, 10)
+    assert groups == [] and not removed.any()
