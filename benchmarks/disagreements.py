@@ -80,8 +80,9 @@ def load(profile_name, suite, index, n_train):
     return profile, scenario, (X_p, y_p, ids), (X_test, y_test)
 
 
-def final_scores(profile, scenario, X_p, y_p, keep, X_test, y_test):
-    """C and A of the final classifier trained on all samples and on ``keep``."""
+def final_scores(profile, scenario, X_p, y_p, masks, X_test, y_test):
+    """C and A of the final classifier trained on the samples of each mask
+    (a dict of name: boolean mask; ``{"no_defense": None}`` trains on all)."""
     nchw = to_nchw(X_p, infer_layout(X_p.shape))
     n_classes = int(max(y_p.max(), y_test.max())) + 1
 
@@ -97,9 +98,12 @@ def final_scores(profile, scenario, X_p, y_p, keep, X_test, y_test):
             "cpu",
         )
 
-    no_defense = _evaluate(model().fit(X_p, y_p), scenario, X_test, y_test)
-    kept = _evaluate(model().fit(X_p[keep], y_p[keep]), scenario, X_test, y_test)
-    return {"no_defense": no_defense, "ispl": kept}
+    scores = {}
+    for name, keep in masks.items():
+        keep = np.ones(len(y_p), dtype=bool) if keep is None else keep
+        fitted = model().fit(X_p[keep], y_p[keep])
+        scores[name] = _evaluate(fitted, scenario, X_test, y_test)
+    return scores
 
 
 def counts(keep, poison):
@@ -227,7 +231,13 @@ def main(argv=None):
 
     if args.final:
         result["final_classifier"] = final_scores(
-            profile, scenario, X_p, y_p, ispl.keep_mask_, X_test, y_test
+            profile,
+            scenario,
+            X_p,
+            y_p,
+            {"no_defense": None, "ispl": ispl.keep_mask_},
+            X_test,
+            y_test,
         )
         for name, sc in result["final_classifier"].items():
             a = f", A {100 * sc['A']:.1f}%" if "A" in sc else ""

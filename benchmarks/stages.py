@@ -176,6 +176,12 @@ def stage_findings(ispl, poison):
                 "rescued_poison": int((stage.rescued_ & poison).sum()),
                 "rescued_clean": int((stage.rescued_ & ~poison).sum()),
             }
+        elif hasattr(stage, "groups_"):
+            found[name] = {
+                "removed_poison": int((stage.removed_ & poison).sum()),
+                "removed_clean": int((stage.removed_ & ~poison).sum()),
+                "flagged": [g for g in _jsonable(stage.groups_) if g["flagged"]],
+            }
         elif hasattr(stage, "carriers_"):
             found[name] = {
                 "carriers_poison": int((stage.carriers_ & poison).sum()),

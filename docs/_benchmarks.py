@@ -433,6 +433,38 @@ def _disagreement_rows():
     return rows
 
 
+def _group_mode_rows():
+    rows = []
+    for path in sorted((RESULTS / "group_modes").glob("*.json")):
+        record = _load(path)
+        for name, entry in record["scenarios"].items():
+            n_clean = record["n_train"] - entry["n_poison"]
+            final = entry.get("final_classifier", {})
+
+            def cell(key, entry=entry, final=final, n_clean=n_clean):
+                c = entry["decisions"][key]
+                text = f"{c['FN']} / {100 * c['FP'] / n_clean:.1f}%"
+                if "A" in final.get(key, {}):
+                    text += f" (A {_pct(final[key]['A'])})"
+                return text
+
+            nd = final.get("no_defense", {})
+            flagged = ", ".join(f"{g['label']}→{g['look']}" for g in entry["flagged"])
+            rows.append(
+                [
+                    name,
+                    entry["n_poison"],
+                    _pct(nd["A"]) if "A" in nd else "–",
+                    cell("before"),
+                    cell("add"),
+                    cell("replace"),
+                    flagged or "none",
+                    _link(path),
+                ]
+            )
+    return rows
+
+
 def render():
     """The page's reStructuredText."""
     quick = _quick_summaries()
@@ -688,6 +720,34 @@ def render():
             "result",
         ],
         _disagreement_rows(),
+    )
+    lines += [
+        "The group decision's two modes",
+        "------------------------------",
+        "",
+        "One ``ISPLFilter()`` fit per scenario (``benchmarks/group_modes.py``): "
+        "poison kept / clean samples removed, and the final classifier's "
+        "attack success A, for what the stages before the group decision "
+        'kept, for the default (``GroupDecision`` in ``"add"`` mode: those '
+        'less the flagged groups) and for the opt-in ``"replace"`` mode '
+        "(every sample outside the flagged groups kept). Rows named by a class "
+        "pair are attacks between look-alike Fashion-MNIST classes that no "
+        "suite holds; numbered rows are robust-suite scenarios. Flagged groups "
+        "are given as label→look.",
+        "",
+    ]
+    lines += _table(
+        [
+            "scenario",
+            "poisoned",
+            "no-defense A",
+            "before",
+            "add (default)",
+            "replace",
+            "flagged",
+            "result",
+        ],
+        _group_mode_rows(),
     )
     return "\n".join(lines).rstrip() + "\n"
 
