@@ -455,6 +455,7 @@ def _group_mode_rows():
             rows.append(
                 [
                     name,
+                    f"{record['n_train']:,}",
                     entry["n_poison"],
                     _pct(nd["A"]) if "A" in nd else "–",
                     cell("before"),
@@ -747,6 +748,7 @@ def render():
     lines += _table(
         [
             "scenario",
+            "images",
             "poisoned",
             "no-defense A",
             "before",
