@@ -565,8 +565,8 @@ def render():
         "``ISPLFilter()`` re-run on the quick profile",
         "-" * len("``ISPLFilter()`` re-run on the quick profile"),
         "",
-        "Scenarios of the quick profile (the eight at eps 5%, the fewest "
-        "poisoned samples) re-run with ``ISPLFilter()`` as a user gets it "
+        "Scenarios of the quick profile re-run with ``ISPLFilter()`` as a "
+        "user gets it "
         "(``auto``, which is ``medium`` at 6,000 images, its group decision "
         "included), beside the committed ``medium`` run from before the "
         "group decision (before / after). The final "

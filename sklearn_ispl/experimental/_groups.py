@@ -56,6 +56,10 @@ class GroupDecision(ExtraStage):
     models not having learned the trigger: poison they agree with forms no
     group in either mode.
 
+    List it last, after any rescue, so that what it removes stays removed.
+    Use ``"replace"`` only where the attacker's source and target classes
+    cannot look alike, and check it on planted poison first.
+
     Parameters
     ----------
     mode : {"add", "replace"}, default="add"
