@@ -6,7 +6,7 @@ stage and at the end. Then it looks at the refine stage's disagreements:
 samples whose given label is not the class the refine models (each sample
 judged by a model that did not train on it) find most likely, their
 *look*. Disagreements are grouped in cells (label, look). For every cell of
-at least ``--min-cell`` samples it prints its size, its poison, and three
+at least ``--min-cell`` samples it prints its size, its poison, and four
 statistics that a group-level rule could flag poison cells by:
 
 - ``learnable``: the compatibility test of the paper, applied to the cell.
@@ -21,6 +21,12 @@ statistics that a group-level rule could flag poison cells by:
   directions, poison piles up in one.
 - ``confident``: the share of the cell whose look has a probability of at
   least 0.97: poison is a typical image of its source class.
+- ``isolated``: among all the samples labelled as the cell's label, those
+  the look class has a probability of at least 0.5 over one plus those it
+  has between 0.02 and 0.5. Clean confusion between two classes is a
+  continuum, so the cell is the tail of a crowd of half-confused samples;
+  poison between classes that are otherwise told apart is a cluster of its
+  own, with few samples in between.
 
 ``separation`` sums it up per statistic: the lowest value among the cells
 that are mostly poison against the highest among the clean cells; a
@@ -144,6 +150,7 @@ def cell_table(y, poison, proba, learnable, min_cell):
             if t == s or n < min_cell:
                 continue
             mass = proba[y == s, t].sum() * sizes[t] / max(sizes[s], 1)
+            leaning = proba[y == t, s]
             rows.append(
                 {
                     "label": t,
@@ -153,6 +160,10 @@ def cell_table(y, poison, proba, learnable, min_cell):
                     "learnable": float(learnable[cell].mean()),
                     "reverse": float(n / (mass + 1)),
                     "confident": float((proba[cell].max(axis=1) >= 0.97).mean()),
+                    "isolated": float(
+                        (leaning >= 0.5).sum()
+                        / (((leaning >= 0.02) & (leaning < 0.5)).sum() + 1)
+                    ),
                 }
             )
     return rows
@@ -163,7 +174,7 @@ def separation(rows):
     poisoned = [r for r in rows if r["poison"] > r["n"] / 2]
     clean = [r for r in rows if r["poison"] == 0]
     out = {}
-    for key in ("learnable", "reverse", "confident"):
+    for key in ("learnable", "reverse", "confident", "isolated"):
         low = min((r[key] for r in poisoned), default=None)
         high = max((r[key] for r in clean), default=None)
         out[key] = {
@@ -255,11 +266,12 @@ def main(argv=None):
             for r, c in result["keep_ratio_frontier"].items()
         )
     )
-    print("cell (label, look)    n  poison  learnable  reverse  confident")
+    print("cell (label, look)    n  poison  learnable  reverse  confident  isolated")
     for r in sorted(rows, key=lambda r: -r["n"]):
         print(
             f"  ({r['label']}, {r['look']})  {r['n']:9d} {r['poison']:7d} "
-            f"{r['learnable']:10.2f} {r['reverse']:8.2f} {r['confident']:10.2f}"
+            f"{r['learnable']:10.2f} {r['reverse']:8.2f} {r['confident']:10.2f} "
+            f"{r['isolated']:9.2f}"
         )
     for key, s in result["separation"].items():
         print(f"{key}: {s}")

@@ -439,7 +439,8 @@ def _disagreement_rows():
             return f"{c['FN']} / {100 * c['FP'] / n_clean:.1f}%"
 
         def verdict(s):
-            if s["separates"] is None:
+            # Files written before a statistic existed do not have it.
+            if s is None or s["separates"] is None:
                 return "–"
             word = "yes" if s["separates"] else "no"
             return f"{word} ({s['poison_cells_min']:.2f} vs {s['clean_cells_max']:.2f})"
@@ -453,6 +454,7 @@ def _disagreement_rows():
                 verdict(sep["learnable"]),
                 verdict(sep["reverse"]),
                 verdict(sep["confident"]),
+                verdict(sep.get("isolated")),
                 _link(path),
             ]
         )
@@ -600,9 +602,10 @@ def render():
         "``ISPLFilter()``; on the clean scenario, *clean removed* is the "
         "share of all samples removed. In several scenarios the attack does "
         "not work even without a defense (see the no-defense rows). Result: "
-        f"``benchmarks/results/{ROBUST}/results.json``. The baselines on "
-        "this suite ran only with the earlier default, on scenarios 0 and 2 "
-        "(``benchmarks/results/quick-robust-default/``, commit 8a58407).",
+        f"``benchmarks/results/{ROBUST}/results.json``. The baselines ran "
+        "later into the same results, on the scenarios their rows count "
+        "(one or more per family): compare a family's defenses only on the "
+        "scenarios they share (``results.md`` beside it lists every scenario).",
         "",
     ]
     lines += _table(["family", "defense", *SUMMARY_COLUMNS], _robust_rows(ROBUST))
@@ -705,7 +708,7 @@ def render():
         "",
         "Poison kept / clean samples removed after the vote, the refine stage "
         "and at the end (``benchmarks/disagreements.py``, ``ISPLFilter()``), "
-        "and whether three cell statistics a group-level rule could use "
+        "and whether four cell statistics a group-level rule could use "
         "separate the cells of poison from every clean cell of the refine "
         "stage's disagreements (lowest among poison cells vs highest among "
         "clean cells).",
@@ -720,6 +723,7 @@ def render():
             "learnable",
             "reverse",
             "confident",
+            "isolated",
             "result",
         ],
         _disagreement_rows(),
