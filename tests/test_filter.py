@@ -508,6 +508,7 @@ def test_refine_settings_reach_the_refine_stage(monkeypatch, poisoned_digits):
         ({"extra_stages": [GroupDecision(min_share=0)]}, "min_share"),
         ({"extra_stages": [GroupDecision(confidence=1.5)]}, "confidence"),
         ({"extra_stages": [GroupDecision(min_size=0)]}, "min_size"),
+        ({"extra_stages": [GroupDecision(min_isolation=0)]}, "min_isolation"),
     ],
 )
 def test_bad_nested_settings_are_refused_before_training(params, match, monkeypatch):

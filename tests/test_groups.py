@@ -30,15 +30,33 @@ def _probabilities():
     add(1, [0.3, 0.2, 0.5])
     # ... and one that leans to its label over class 0.
     add(1, [0.1, 0.3, 0.6])
+    # Label 2 that half looks like class 0: the look-alikes' continuum.
+    add(2, [0.3, 0.1, 0.6], 30)
     return np.array(y), np.array(rows)
 
 
 def test_flags_only_groups_of_confident_contradictions():
     y, proba = _probabilities()
-    groups, removed = poison_groups(y, proba, 0.97, 0.7, 10)
+    groups, removed = poison_groups(y, proba, 0.97, 0.7, 10, 3.0)
     assert groups == [
-        {"label": 1, "look": 0, "size": 20, "share": 0.8, "flagged": True},
-        {"label": 2, "look": 0, "size": 20, "share": 0.0, "flagged": False},
+        # 20 samples of label 1 lean to class 0, 2 half do: 20 / (2 + 1).
+        {
+            "label": 1,
+            "look": 0,
+            "size": 20,
+            "share": 0.8,
+            "isolation": 6.6667,
+            "flagged": True,
+        },
+        # 20 lean to class 0 within a crowd of 30 that half do.
+        {
+            "label": 2,
+            "look": 0,
+            "size": 20,
+            "share": 0.0,
+            "isolation": 0.6452,
+            "flagged": False,
+        },
     ]
     expected = np.zeros(len(y), dtype=bool)
     expected[300:320] = True  # the flagged group
@@ -66,3 +84,37 @@ def test_agreement_everywhere_removes_nothing():
     proba[np.arange(60), y] = 0.98
     groups, removed = poison_groups(y, proba, 0.97, 0.7, 10)
     assert groups == [] and not removed.any()
+
+
+def _unconfident_cluster(n_between):
+    """Label 1 with a group of 15 that look like class 0 without confidence,
+    and ``n_between`` samples of label 1 that half look like class 0."""
+    y = np.repeat([0, 1], 100)
+    proba = np.tile([0.01, 0.99], (200, 1))
+    proba[:100] = [0.99, 0.01]
+    y = np.concatenate([y, np.ones(15 + n_between, dtype=int)])
+    proba = np.concatenate(
+        [proba, np.tile([0.9, 0.1], (15, 1)), np.tile([0.2, 0.8], (n_between, 1))]
+    )
+    return y, proba
+
+
+@pytest.mark.parametrize(
+    "n_between, min_isolation, flagged",
+    [
+        (0, 3.0, True),  # a cluster of its own: isolation 15
+        (4, 3.0, True),  # 15 / 5 = 3, the bound is inclusive
+        (5, 3.0, False),  # 15 / 6 = 2.5
+        (0, np.inf, False),  # by the share of confident members only
+    ],
+)
+def test_isolated_groups_are_flagged_without_confidence(
+    n_between, min_isolation, flagged
+):
+    y, proba = _unconfident_cluster(n_between)
+    groups, removed = poison_groups(y, proba, 0.97, 0.7, 10, min_isolation)
+    assert [(g["label"], g["look"], g["share"]) for g in groups] == [(1, 0, 0.0)]
+    assert groups[0]["flagged"] is flagged
+    assert bool(removed[200:215].all()) is flagged
+    # The samples that only half look like class 0 stay in either case.
+    assert not removed[215:].any()

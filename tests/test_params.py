@@ -68,7 +68,10 @@ STAGES = {
     "judge": (TriggerBlindJudge, ["n_neighbors", "n_components", "veto"]),
     "rescue": (Rescue, ["n_epochs", "bounds", "min_support"]),
     "check": (StampedTriggerCheck, ["mode", "n_neighbors"]),
-    "groups": (GroupDecision, ["mode", "confidence", "min_share", "min_size"]),
+    "groups": (
+        GroupDecision,
+        ["mode", "confidence", "min_share", "min_size", "min_isolation"],
+    ),
 }
 
 

@@ -11,7 +11,14 @@ can. The refine stage's disagreements are grouped by (given label, *look*:
 the class the refine models, each sample judged by a model that did not
 train on it, find most likely). A group is poison-like when most of its
 members are confident contradictions: images as typical of another class
-as that class's own clean samples, carrying this label.
+as that class's own clean samples, carrying this label; or when it is
+isolated: clean confusion between two classes is a continuum, so a clean
+group is the tail of a crowd of samples of its label that the models find
+half like the look class, while poison between classes that are otherwise
+told apart is a cluster of its own with almost no one in between. Each
+sign alone misses some attacks (a varying trigger blurs the confidence of
+its poison; poison the refine models half learned fills the space in
+between), so either one flags a group.
 
 The flag only ever says where poison is. Where it is silent, poison may
 still hide: when source and target classes look alike (shirt and T-shirt),
@@ -41,8 +48,11 @@ class GroupDecision(ExtraStage):
     models find most likely) is not its given label joins the group of its
     (label, look). A group of at least ``min_size`` samples is flagged when
     at least ``min_share`` of its members have a look probability of at least
-    ``confidence``. Removed are the members of flagged groups and, for each
-    flagged (label, look), every sample of that label that the models find
+    ``confidence``, or when its isolation is at least ``min_isolation``: the
+    samples of its label whose probability of the look class is at least
+    0.5, over one plus those where it lies between 0.02 and 0.5. Removed
+    are the members of flagged groups and, for each flagged (label, look),
+    every sample of that label that the models find
     more likely to be the look class than their label (poison the blend or
     the trigger pulled towards a third class).
 
@@ -71,13 +81,16 @@ class GroupDecision(ExtraStage):
         Share of confident members that flags a group.
     min_size : int, default=10
         Smallest group that can be flagged.
+    min_isolation : float > 0, default=3.0
+        Isolation from which a group is flagged whatever its share of
+        confident members; ``float("inf")`` flags by the share only.
 
     Attributes
     ----------
     groups_ : list of dict
         Every group of at least ``min_size`` samples: ``label`` and ``look``
-        (class labels), ``size``, ``share`` (of confident members) and
-        ``flagged``.
+        (class labels), ``size``, ``share`` (of confident members),
+        ``isolation`` and ``flagged``.
     removed_ : ndarray of bool of shape (n_samples,)
         The samples of flagged groups (removed in either mode).
     """
@@ -87,13 +100,17 @@ class GroupDecision(ExtraStage):
         "confidence": [Interval(Real, 0, 1, closed="right")],
         "min_share": [Interval(Real, 0, 1, closed="right")],
         "min_size": [Interval(Integral, 1, None, closed="left")],
+        "min_isolation": [Interval(Real, 0, None, closed="neither")],
     }
 
-    def __init__(self, mode="add", confidence=0.97, min_share=0.7, min_size=10):
+    def __init__(
+        self, mode="add", confidence=0.97, min_share=0.7, min_size=10, min_isolation=3.0
+    ):
         self.mode = mode
         self.confidence = confidence
         self.min_share = min_share
         self.min_size = min_size
+        self.min_isolation = min_isolation
 
     def after_refine(self, state):
         if state.proba is None or np.isnan(state.proba).any():
@@ -102,7 +119,12 @@ class GroupDecision(ExtraStage):
             self.removed_ = np.zeros(len(state.keep), dtype=bool)
             return
         groups, removed = poison_groups(
-            state.data.y, state.proba, self.confidence, self.min_share, self.min_size
+            state.data.y,
+            state.proba,
+            self.confidence,
+            self.min_share,
+            self.min_size,
+            self.min_isolation,
         )
         for group in groups:
             group["label"] = state.classes[group["label"]].item()
@@ -112,14 +134,14 @@ class GroupDecision(ExtraStage):
         state.keep = ~removed if self.mode == "replace" else state.keep & ~removed
 
 
-def poison_groups(y, proba, confidence, min_share, min_size):
+def poison_groups(y, proba, confidence, min_share, min_size, min_isolation=np.inf):
     """The (label, look) groups of the disagreements and the samples to remove.
 
     ``y`` holds the encoded labels, ``proba`` each sample's out-of-sample
     class probabilities. Returns the groups of at least ``min_size``
-    samples (dicts with encoded ``label`` and ``look``, ``size``, ``share``
-    and ``flagged``), largest first, and the boolean mask of removed
-    samples.
+    samples (dicts with encoded ``label`` and ``look``, ``size``, ``share``,
+    ``isolation`` and ``flagged``), largest first, and the boolean mask of
+    removed samples.
     """
     look = proba.argmax(axis=1)
     confident = proba.max(axis=1) >= confidence
@@ -135,13 +157,15 @@ def poison_groups(y, proba, confidence, min_share, min_size):
             continue
         members = disagree[(y[disagree] == label) & (look[disagree] == seen)]
         share = float(confident[members].mean())
-        flagged = share >= min_share
+        isolation = _isolation(proba[y == label, seen])
+        flagged = share >= min_share or isolation >= min_isolation
         groups.append(
             {
                 "label": int(label),
                 "look": int(seen),
                 "size": int(size),
                 "share": round(share, 4),
+                "isolation": round(isolation, 4),
                 "flagged": bool(flagged),
             }
         )
@@ -153,3 +177,13 @@ def poison_groups(y, proba, confidence, min_share, min_size):
             removed[of_label & (proba[rows, seen] > proba[rows, label])] = True
     groups.sort(key=lambda g: -g["size"])
     return groups, removed
+
+
+def _isolation(leaning):
+    """How far the samples that lean to a class stand apart from the rest.
+
+    ``leaning`` holds one label's samples' probabilities of the look class:
+    those of at least 0.5 over one plus those between 0.02 and 0.5.
+    """
+    between = np.count_nonzero((leaning >= 0.02) & (leaning < 0.5))
+    return float(np.count_nonzero(leaning >= 0.5) / (between + 1))
