@@ -65,6 +65,7 @@ from sklearn_ispl.benchmark import (
 )
 from sklearn_ispl.benchmark._data import _evaluate, _FinalModel
 from sklearn_ispl.cli import _add_threads, _set_threads
+from sklearn_ispl.experimental._groups import group_isolation
 
 KEEP_RATIOS = (1.0, 0.3, 0.1, 0.03, 0.01)
 
@@ -150,7 +151,6 @@ def cell_table(y, poison, proba, learnable, min_cell):
             if t == s or n < min_cell:
                 continue
             mass = proba[y == s, t].sum() * sizes[t] / max(sizes[s], 1)
-            leaning = proba[y == t, s]
             rows.append(
                 {
                     "label": t,
@@ -160,10 +160,7 @@ def cell_table(y, poison, proba, learnable, min_cell):
                     "learnable": float(learnable[cell].mean()),
                     "reverse": float(n / (mass + 1)),
                     "confident": float((proba[cell].max(axis=1) >= 0.97).mean()),
-                    "isolated": float(
-                        (leaning >= 0.5).sum()
-                        / (((leaning >= 0.02) & (leaning < 0.5)).sum() + 1)
-                    ),
+                    "isolated": group_isolation(proba[y == t, s]),
                 }
             )
     return rows

@@ -35,7 +35,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._stages import ExtraStage
 
-__all__ = ["GroupDecision", "poison_groups"]
+__all__ = ["GroupDecision", "group_isolation", "poison_groups"]
 
 
 class GroupDecision(ExtraStage):
@@ -52,9 +52,9 @@ class GroupDecision(ExtraStage):
     samples of its label whose probability of the look class is at least
     0.5, over one plus those where it lies between 0.02 and 0.5. Removed
     are the members of flagged groups and, for each flagged (label, look),
-    every sample of that label that the models find
-    more likely to be the look class than their label (poison the blend or
-    the trigger pulled towards a third class).
+    every sample of that label that the models find more likely to be the
+    look class than their label (poison the blend or the trigger pulled
+    towards a third class).
 
     With ``mode="add"`` these samples are removed from the kept set of the
     stages before it: poison that a rescue gave back, or that the refine
@@ -157,7 +157,7 @@ def poison_groups(y, proba, confidence, min_share, min_size, min_isolation=np.in
             continue
         members = disagree[(y[disagree] == label) & (look[disagree] == seen)]
         share = float(confident[members].mean())
-        isolation = _isolation(proba[y == label, seen])
+        isolation = group_isolation(proba[y == label, seen])
         flagged = share >= min_share or isolation >= min_isolation
         groups.append(
             {
@@ -179,7 +179,7 @@ def poison_groups(y, proba, confidence, min_share, min_size, min_isolation=np.in
     return groups, removed
 
 
-def _isolation(leaning):
+def group_isolation(leaning):
     """How far the samples that lean to a class stand apart from the rest.
 
     ``leaning`` holds one label's samples' probabilities of the look class:
