@@ -67,9 +67,13 @@ def _medium_stages():
     return [Rescue(n_epochs=8), GroupDecision()]
 
 
-# The default network with 16 and 32 filters: several times cheaper per
-# epoch than the 32/64 default, and enough for the partition and the vote.
-_SMALL_CNN = {"module__n_filters": 16, "module__n_hidden": 64}
+# The default network computing in bfloat16 where the hardware does so
+# natively: the weak learners are trained and read many times over, and
+# rounding far below their own noise pays for itself in time.
+_FAST_CNN = {"module__precision": "auto"}
+# ... with 16 and 32 filters: several times cheaper per epoch than the 32/64
+# default, and enough for the partition and the vote.
+_SMALL_CNN = {**_FAST_CNN, "module__n_filters": 16, "module__n_hidden": 64}
 
 #: Every named schedule. See the module docstring for the keys.
 SCHEDULES = {
@@ -101,7 +105,7 @@ SCHEDULES = {
         "partition_samples": None,
         "voter": {"n_epochs": 40},
         "refiner": {"n_rounds": 6, "n_epochs": 5},
-        "weak_learner": {},
+        "weak_learner": _FAST_CNN,
         "refine_learner": None,
         "extra_stages": _no_stages,
     },
@@ -118,7 +122,7 @@ SCHEDULES = {
         "voter": {"n_epochs": 20},
         "refiner": {"n_rounds": 6, "n_epochs": 3, "n_folds": 2, "keep_ratio": 0.3},
         "weak_learner": _SMALL_CNN,
-        "refine_learner": {},
+        "refine_learner": _FAST_CNN,
         "extra_stages": _medium_stages,
     },
     # Tens of thousands of samples: medium's partition and vote on a
@@ -320,7 +324,10 @@ def describe(estimator):
     return {
         "estimator": type(estimator).__name__,
         "params": {
-            k: _plain(v) for k, v in sorted(estimator.get_params(deep=False).items())
+            k: _plain(v)
+            for k, v in sorted(estimator.get_params(deep=False).items())
+            # skorch lists its own bookkeeping (``_params_to_validate``).
+            if not k.startswith("_")
         },
     }
 

@@ -232,8 +232,10 @@ class TestEstimatorAPI:
         # Not given: the schedule's.
         assert record["refiner__n_folds"] == 2 and record["refiner__keep_ratio"] == 0.3
         assert record["weak_learner"]["params"]["module__n_filters"] == 16
-        # The default network, sized from the data.
-        assert record["refine_learner"] is None
+        # The default network, sized from the data, in the schedule's precision.
+        refine_params = record["refine_learner"]["params"]
+        assert refine_params["module__precision"] == "auto"
+        assert "module__n_filters" not in refine_params
         assert record["extra_stages"] == [] and ispl.extra_stages_ == []
 
     @pytest.mark.parametrize(

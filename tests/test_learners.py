@@ -247,3 +247,76 @@ def test_cpu_learners_share_the_prepared_data(digits_data):
     learners = [build_learner(None, digits_data, seed=s) for s in (0, 1)]
     for learner in learners:
         assert learner.X.data_ptr() == digits_data.X.ctypes.data
+
+
+def _relu_then_pool_cnn(cnn):
+    """The same network with each ReLU before its pooling, as usually written."""
+    convs = [m for m in cnn.features if isinstance(m, nn.Conv2d)]
+    layers = []
+    for conv in convs:
+        layers += [conv, nn.ReLU(), nn.MaxPool2d(2)]
+    return nn.Sequential(*layers, nn.Flatten(), *cnn.head)
+
+
+def test_pooling_before_the_relu_changes_nothing():
+    """WeakCNN pools before its ReLUs to save time; values and gradients are
+    those of the usual order."""
+    torch.manual_seed(0)
+    cnn = WeakCNN((1, 28, 28), 10, n_filters=4, n_hidden=8)
+    usual = _relu_then_pool_cnn(cnn)
+    X = torch.randn(16, 1, 28, 28)
+    y = torch.randint(0, 10, (16,))
+    grads = []
+    for model in (cnn, usual):
+        model.zero_grad()
+        out = model(X)
+        nn.functional.cross_entropy(out, y).backward()
+        grads.append([p.grad.clone() for p in cnn.parameters()])
+    torch.testing.assert_close(cnn(X), usual(X), rtol=0, atol=0)
+    for ours, theirs in zip(*grads, strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+
+
+def test_bfloat16_precision_rounds_but_returns_float32_logits():
+    torch.manual_seed(0)
+    full = WeakCNN((1, 8, 8), 10, n_filters=4, n_hidden=8)
+    half = WeakCNN((1, 8, 8), 10, n_filters=4, n_hidden=8, precision="bfloat16")
+    half.load_state_dict(full.state_dict())
+    X = torch.randn(32, 1, 8, 8)
+    a, b = full(X), half(X)
+    assert b.dtype == torch.float32 and half.head[0].weight.dtype == torch.float32
+    assert not torch.equal(a, b)  # computed in bfloat16 ...
+    torch.testing.assert_close(a, b, rtol=0.05, atol=0.05)  # ... to its rounding
+
+
+def test_auto_precision_follows_the_hardware(monkeypatch):
+    from sklearn_ispl import _learners
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(_learners, "_NATIVE", {"cpu": True})
+    assert _learners.autocast_dtype("auto", cpu) is torch.bfloat16
+    monkeypatch.setattr(_learners, "_NATIVE", {"cpu": False})
+    assert _learners.autocast_dtype("auto", cpu) is None
+    assert _learners.autocast_dtype("bfloat16", cpu) is torch.bfloat16
+    assert _learners.autocast_dtype("float32", cpu) is None
+    assert isinstance(_learners.native_bfloat16(cpu), bool)
+
+
+def test_bfloat16_learner_learns_and_is_reproducible(digits_data):
+    net = make_weak_learner(module__precision="bfloat16")
+    a = build_learner(net, digits_data, seed=0)
+    before = a.sample_loss().mean()
+    a.fit_epochs(np.arange(len(digits_data)), 5)
+    assert a.sample_loss().mean() < 0.5 * before
+    b = build_learner(net, digits_data, seed=0).fit_epochs(
+        np.arange(len(digits_data)), 5
+    )
+    np.testing.assert_array_equal(a.predict_proba(), b.predict_proba())
+
+
+@pytest.mark.parametrize("precision", ["float16", "bf16", None, 16, ["auto"]])
+def test_unknown_precision_is_refused_before_training(precision, digits_data):
+    X = digits_data.X.reshape(-1, 1, 8, 8)
+    filt = ISPLFilter(weak_learner__module__precision=precision, random_state=0)
+    with pytest.raises(ValueError, match="precision"):
+        filt.fit(X, digits_data.y)
