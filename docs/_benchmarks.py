@@ -722,7 +722,9 @@ def render():
         "(``benchmarks/stages.py``, ``--n-jobs 2``), counted after each "
         "stage as poison kept (FN) / clean samples removed (FP); then the "
         "final classifier's clean accuracy C and attack success A. The "
-        "rows ran the large schedule's settings.",
+        "rows ran the large schedule's settings in float32, before its "
+        "networks computed in bfloat16 (the table above is the default as "
+        "it is now).",
         "",
     ]
     lines += _table(
