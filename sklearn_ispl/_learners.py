@@ -54,9 +54,10 @@ class WeakCNN(nn.Module):
     precision : {"float32", "bfloat16", "auto"}, default="float32"
         Arithmetic of the forward and backward passes. ``"bfloat16"`` runs
         them in bfloat16 mixed precision (``torch.autocast``; the weights and
-        the returned logits stay float32), which is several times faster on
+        the returned logits stay float32), which is much faster on
         hardware with native bfloat16 units and slower without; ``"auto"``
-        uses it only where the device has them (:func:`native_bfloat16`).
+        uses it only where the device has them (a CPU with AVX-512 BF16 or
+        AMX units, a GPU that supports bfloat16).
         The results differ from float32 by rounding, as they differ between
         machines.
     """
