@@ -19,6 +19,7 @@ training on the rows ``indices`` and ``predict_proba(indices)`` scores rows.
 The data is held once, as one float32 array; learners index it per batch.
 """
 
+import functools
 import inspect
 import threading
 import warnings
@@ -105,12 +106,14 @@ class WeakCNN(nn.Module):
 PRECISIONS = ("float32", "bfloat16", "auto")
 
 
-def native_bfloat16(device):
-    """Whether ``device`` (a ``torch.device``) computes bfloat16 natively:
-    a CPU with AVX-512 BF16 or AMX units, or a CUDA GPU that supports it."""
-    if device.type == "cuda":
+@functools.cache
+def native_bfloat16(device_type):
+    """Whether devices of ``device_type`` ("cpu", "cuda", ...) compute
+    bfloat16 natively: a CPU with AVX-512 BF16 or AMX units, or a CUDA GPU
+    that supports it. Cached: it is asked on every forward pass."""
+    if device_type == "cuda":
         return torch.cuda.is_bf16_supported()
-    if device.type != "cpu":
+    if device_type != "cpu":
         return False
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
@@ -121,20 +124,10 @@ def native_bfloat16(device):
 def autocast_dtype(precision, device):
     """The autocast dtype of ``precision`` on ``device``; None: float32."""
     if precision == "bfloat16" or (
-        precision == "auto" and _native_bfloat16_cached(device.type)
+        precision == "auto" and native_bfloat16(device.type)
     ):
         return torch.bfloat16
     return None
-
-
-_NATIVE = {}
-
-
-def _native_bfloat16_cached(device_type):
-    # Asked on every forward pass: the answer is the machine's, so once.
-    if device_type not in _NATIVE:
-        _NATIVE[device_type] = native_bfloat16(torch.device(device_type))
-    return _NATIVE[device_type]
 
 
 class WeakMLP(nn.Module):

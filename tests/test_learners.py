@@ -293,13 +293,13 @@ def test_auto_precision_follows_the_hardware(monkeypatch):
     from sklearn_ispl import _learners
 
     cpu = torch.device("cpu")
-    monkeypatch.setattr(_learners, "_NATIVE", {"cpu": True})
+    assert isinstance(_learners.native_bfloat16("cpu"), bool)
+    monkeypatch.setattr(_learners, "native_bfloat16", lambda device_type: True)
     assert _learners.autocast_dtype("auto", cpu) is torch.bfloat16
-    monkeypatch.setattr(_learners, "_NATIVE", {"cpu": False})
+    monkeypatch.setattr(_learners, "native_bfloat16", lambda device_type: False)
     assert _learners.autocast_dtype("auto", cpu) is None
     assert _learners.autocast_dtype("bfloat16", cpu) is torch.bfloat16
     assert _learners.autocast_dtype("float32", cpu) is None
-    assert isinstance(_learners.native_bfloat16(cpu), bool)
 
 
 def test_bfloat16_learner_learns_and_is_reproducible(digits_data):
