@@ -9,7 +9,7 @@ when given.
 Usage::
 
     python benchmarks/compare.py paper=benchmarks/results/quick-paper \\
-        medium=benchmarks/results/quick-medium
+        default=benchmarks/results/quick-bf16
 """
 
 import argparse

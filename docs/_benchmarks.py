@@ -21,28 +21,11 @@ PAGE = Path(__file__).resolve().parent / "benchmarks.rst"
 # Benchmark folders (``results.json`` of ``sklearn-ispl bench``) on the quick
 # profile, with the ISPLFilter settings each ran.
 QUICK_SETS = {
-    "quick-medium": "ISPL, schedule ``medium`` (the quick profile's ``auto``)",
+    "quick-bf16": "ISPL, ``ISPLFilter()`` (``auto`` = ``medium``)",
     "quick-stamped-check": (
         'ISPL, ``medium`` + ``StampedTriggerCheck(mode="replace")``'
     ),
 }
-
-# One-fit measurements on all 60,000 Fashion-MNIST training images
-# (``benchmarks/stages.py``), with the settings each ran.
-LARGE_FITS = {
-    "default-s20-60k.json": (
-        "``ISPLFilter()`` (``auto`` = ``large``, trigger-blind judge and group "
-        "decision)"
-    ),
-    "large-blind-s4-60k.json": "``large``: trigger-blind judge with veto, no rescue",
-    "large-check-s20-60k.json": (
-        "``large``: trigger-blind judge with veto, no rescue (an earlier "
-        "trigger check also ran and changed nothing)"
-    ),
-}
-
-# The fit of ``large`` as ``ISPLFilter()`` runs it now.
-LARGE_DEFAULT = "default-s20-60k.json"
 
 # ``sklearn-ispl bench`` on all 60,000 images (``--n-train 60000``), ISPL
 # only: one scenario of each family.
@@ -95,44 +78,6 @@ def _quick_summaries():
     return found
 
 
-def _large_runs():
-    """Per fit: file, description, scenario index, run record, sizes."""
-    runs = []
-    for name, text in LARGE_FITS.items():
-        path = RESULTS / "stages" / name
-        if not path.exists():
-            continue
-        record = _load(path)
-        scenario = _scenario_index(record["command"])
-        for run in record["runs"]:
-            runs.append((path, text, scenario, run, record))
-    return runs
-
-
-def _scenario_index(command):
-    words = command.split()
-    return int(words[words.index("--scenario") + 1])
-
-
-def _scenario_names(quick):
-    """``index -> "source / target, eps"`` from any quick result set."""
-    names = {}
-    for _, results in quick.values():
-        for record in results["scenarios"].values():
-            sc = record["scenario"]
-            names[sc["index"]] = (
-                f"{sc['source']} / {sc['target']}, {sc['trigger']}, "
-                f"eps {round(100 * sc['eps'])}%"
-            )
-    return names
-
-
-def _share(run, record, key, stage="final"):
-    n_poison = record["n_poison"]
-    n_clean = record["n_train"] - n_poison
-    return run[stage][key] / (n_poison if key == "FN" else n_clean)
-
-
 def _summary_row(name, purpose, samples, results, source):
     """A schedules-table row from one result set's ISPL summary."""
     s = summarize(results)["isplfilter"]
@@ -149,7 +94,7 @@ def _summary_row(name, purpose, samples, results, source):
     ]
 
 
-def _schedule_rows(quick, large):
+def _schedule_rows(quick):
     rows = []
     # The schedule's own settings (SGD) have not been benchmarked; the
     # nearest run (Adam) was removed as not current (git history, below).
@@ -179,12 +124,7 @@ def _schedule_rows(quick, large):
                 "2 scenarios, eps 20%)",
             )
         )
-    # The medium row shows the schedule as it is now (with its group
-    # decision) when that run is committed.
-    current = RESULTS / RERUN[0] / "results.json"
-    medium = (
-        (current, _load(current)) if current.exists() else quick.get("quick-medium")
-    )
+    medium = quick.get(MEDIUM)
     if medium:
         rows.append(
             _summary_row(
@@ -195,10 +135,8 @@ def _schedule_rows(quick, large):
                 f"{_link(medium[0])} (quick profile, 6,000 images)",
             )
         )
-    # The large row shows the schedule as it is now: the 60,000-image
-    # benchmark runs when they are committed, else its one-fit measurement.
+    # The large row: the 60,000-image benchmark runs, one per family.
     bench = _large_bench_records()
-    fits = [fit for fit in large if fit[0].name == LARGE_DEFAULT] or large
     if bench:
         attacked = [(p, r, run) for p, _, r, run in bench if r["n_poison"] > 0]
         below = sum(run["A"] < 0.01 for _, _, run in attacked)
@@ -215,29 +153,6 @@ def _schedule_rows(quick, large):
                 f"{sum(run['seconds'] for *_, run in bench) / len(bench):.0f}",
                 ", ".join(sorted({_link(p) for p, *_ in bench}))
                 + " (60,000 images, one scenario per family)",
-            ]
-        )
-    elif fits:
-        n = len(fits)
-        below = sum(run["A"] < 0.01 for _, _, _, run, _ in fits)
-        fp = sum(_share(run, rec, "FP") for _, _, _, run, rec in fits) / n
-        fn = sum(_share(run, rec, "FN") for _, _, _, run, rec in fits) / n
-        secs = sum(run["fit_seconds"] for _, _, _, run, _ in fits) / n
-        mean_c = sum(run["C"] for _, _, _, run, _ in fits) / n
-        scenarios = sorted({sc for _, _, sc, _, _ in fits})
-        files = ", ".join(sorted({_link(p) for p, *_ in fits}))
-        rows.append(
-            [
-                "``large``",
-                "tens of thousands of images on CPU",
-                "≥ 20,000",
-                f"{below} of {n} fits (scenario{'s' if len(scenarios) > 1 else ''} "
-                f"{' and '.join(str(s) for s in scenarios)})",
-                f"no clean-training reference at 60,000 (mean C {_pct(mean_c)})",
-                _pct(fp),
-                _pct(fn),
-                f"{secs:.0f}",
-                f"{files} (60,000 images)",
             ]
         )
     return rows
@@ -280,26 +195,6 @@ def _comparison_rows(quick):
     return rows
 
 
-def _large_rows(large, names):
-    rows = []
-    for path, text, scenario, run, _ in large:
-        rows.append(
-            [
-                f"{scenario} ({names.get(scenario, '?')})",
-                run["random_state"],
-                text,
-                f"{run['vote']['FN']} / {run['vote']['FP']:,}",
-                f"{run['refine']['FN']} / {run['refine']['FP']:,}",
-                f"{run['final']['FN']} / {run['final']['FP']:,}",
-                _pct(run["C"]),
-                _pct(run["A"]),
-                f"{run['fit_seconds']:.0f}",
-                _link(path),
-            ]
-        )
-    return rows
-
-
 def _speed_rows():
     rows = []
     for name, text in SPEED_SETS.items():
@@ -329,10 +224,8 @@ def _speed_rows():
     return rows
 
 
-# Runs of ``ISPLFilter()`` as a user gets it (``--defense-params`` left to
-# the profile: ``schedule="auto"``), after the schedules moved into the
-# library; each compared with the committed run of the same schedule.
-RERUN = ("quick-bf16", "quick-groups")
+# The paper suite with ``ISPLFilter()`` on the quick profile.
+MEDIUM = "quick-bf16"
 # The robust suite with ``ISPLFilter()``.
 ROBUST = "quick-robust-bf16"
 # The robust suite with the default before the group decision flagged
@@ -350,31 +243,6 @@ SUMMARY_COLUMNS = [
     "poison kept",
     "fit s",
 ]
-
-
-def _rerun_rows():
-    """Per scenario of the re-run: its numbers beside the committed run's."""
-    new_path = RESULTS / RERUN[0] / "results.json"
-    old_path = RESULTS / RERUN[1] / "results.json"
-    if not (new_path.exists() and old_path.exists()):
-        return []
-    new, old = _load(new_path), _load(old_path)
-    rows = []
-    for key, record in sorted(new["scenarios"].items()):
-        entry = record["defenses"].get("isplfilter")
-        before = old["scenarios"].get(key, {}).get("defenses", {}).get("isplfilter")
-        if entry is None or before is None:
-            continue
-        rows.append(
-            [
-                key,
-                f"{_pct(before['C'])} / {_pct(entry['C'])}",
-                f"{_pct(before['A'])} / {_pct(entry['A'])}",
-                f"{before['FP']} / {entry['FP']}",
-                f"{before['FN']} / {entry['FN']}",
-            ]
-        )
-    return rows
 
 
 def _large_bench_records():
@@ -567,11 +435,9 @@ def _group_mode_rows():
 def render():
     """The page's reStructuredText."""
     quick = _quick_summaries()
-    large = _large_runs()
-    names = _scenario_names(quick)
     clean = None
-    if "quick-medium" in quick:
-        clean = (quick["quick-medium"][1].get("clean_training") or {}).get("C")
+    if MEDIUM in quick:
+        clean = (quick[MEDIUM][1].get("clean_training") or {}).get("C")
     lines = [
         ".. This page is written by docs/_benchmarks.py from the files under",
         "   benchmarks/results/ at every documentation build; edit that script,",
@@ -626,15 +492,16 @@ def render():
             "fit s",
             "result",
         ],
-        _schedule_rows(quick, large),
+        _schedule_rows(quick),
     )
     lines += [
         "Defenses on the quick profile",
         "-----------------------------",
         "",
         "Every defense on the same scenarios, the same 6,000 images and the "
-        "same final classifier (8 epochs). The baselines ran in the same "
-        "result set as the stamped-trigger check.",
+        "same final classifier (8 epochs). ``ISPLFilter()`` ran in its own "
+        "result set (bfloat16 networks); the baselines ran in the same result "
+        "set as the stamped-trigger check, which is older (float32).",
         "",
     ]
     lines += _table(["defense", *SUMMARY_COLUMNS, "result"], _comparison_rows(quick))
@@ -644,25 +511,6 @@ def render():
         "here uses; blended and varying triggers are in the robust suite below (see "
         ":ref:`experimental_stages`).",
         "",
-        "``ISPLFilter()`` re-run on the quick profile",
-        "-" * len("``ISPLFilter()`` re-run on the quick profile"),
-        "",
-        "Scenarios of the quick profile re-run with ``ISPLFilter()`` as a "
-        "user gets it "
-        "(``auto``, which is ``medium`` at 6,000 images, its networks in "
-        "bfloat16 on the machine that ran it), beside the committed run of "
-        f"the default before that, in float32 (``{RERUN[1]}``; before / "
-        "after). Rounding differs between the two, so their decisions "
-        "differ scenario by scenario as with another seed; the final "
-        "classifier is not bit-reproducible across machines either. Result: "
-        f"``benchmarks/results/{RERUN[0]}/results.json``.",
-        "",
-    ]
-    lines += _table(
-        ["scenario", "C", "A", "clean removed (FP)", "poison kept (FN)"],
-        _rerun_rows(),
-    )
-    lines += [
         "Triggers that are not stamped, and no attack",
         "--------------------------------------------",
         "",
@@ -713,34 +561,6 @@ def render():
             "result",
         ],
         _large_bench_rows(),
-    )
-    lines += [
-        "The large schedule on 60,000 images",
-        "-----------------------------------",
-        "",
-        "One fit per row on all 60,000 Fashion-MNIST training images "
-        "(``benchmarks/stages.py``, ``--n-jobs 2``), counted after each "
-        "stage as poison kept (FN) / clean samples removed (FP); then the "
-        "final classifier's clean accuracy C and attack success A. The "
-        "rows ran the large schedule's settings in float32, before its "
-        "networks computed in bfloat16 (the table above is the default as "
-        "it is now).",
-        "",
-    ]
-    lines += _table(
-        [
-            "scenario",
-            "seed",
-            "settings",
-            "vote FN / FP",
-            "refine FN / FP",
-            "final FN / FP",
-            "C",
-            "A",
-            "fit s",
-            "result",
-        ],
-        _large_rows(large, names),
     )
     lines += [
         "Speed",
