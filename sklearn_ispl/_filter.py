@@ -305,6 +305,7 @@ class ISPLFilter(BaseFilter):
             state.trainable,
             rng.randint(np.iinfo(np.int32).max),
             self.device,
+            self.n_jobs,
         )
         times["refine"] = time.perf_counter() - tic
         state.keep, state.refine_keep = keep, keep.copy()

@@ -475,7 +475,7 @@ def resolve_n_workers(n_jobs, n_tasks):
     return max(1, min(wanted, n_tasks))
 
 
-def run_tasks(fn, tasks, n_jobs=None, verbose=0, desc=None):
+def run_tasks(fn, tasks, n_jobs=None, verbose=0, desc=None, shared=False):
     """Run ``fn(*args)`` for each ``args`` in ``tasks`` through joblib.
 
     Results come back in task order, seeds are part of each task's
@@ -483,7 +483,9 @@ def run_tasks(fn, tasks, n_jobs=None, verbose=0, desc=None):
     threads, so the result is the same for every ``n_jobs`` and joblib
     backend. Tasks run in threads (torch releases the GIL while it computes)
     unless a ``joblib.parallel_config`` asks for another backend; threads
-    share one copy of the data and of torch.
+    share one copy of the data and of torch. ``shared=True`` keeps them in
+    threads whatever the configuration, for tasks that update objects the
+    caller holds (a learner trained further round after round).
     """
     tasks = list(tasks)
     n_workers = resolve_n_workers(n_jobs, len(tasks))
@@ -493,7 +495,10 @@ def run_tasks(fn, tasks, n_jobs=None, verbose=0, desc=None):
             results = (job[0](*job[1], **job[2]) for job in jobs)
         else:
             results = Parallel(
-                n_jobs=n_workers, prefer="threads", return_as="generator"
+                n_jobs=n_workers,
+                prefer="threads",
+                require="sharedmem" if shared else None,
+                return_as="generator",
             )(jobs)
         if verbose:
             from tqdm.auto import tqdm

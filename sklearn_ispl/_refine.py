@@ -32,7 +32,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import HasMethods, Interval
 
-from ._learners import build_learner, check_weak_learner
+from ._learners import build_learner, check_weak_learner, run_tasks
 
 __all__ = ["SelfTraining"]
 
@@ -60,7 +60,8 @@ class SelfTraining(BaseEstimator):
         (the paper). ``k >= 2``: cross-fitting; each of ``k`` stratified
         folds is judged by a model trained on the kept samples of the other
         folds, so no model vouches for a sample it memorised. The models
-        share the epochs: the cost is about that of one model. A deviation
+        share the epochs: the cost is about that of one model, and they
+        train side by side as the filter's ``n_jobs`` allows. A deviation
         from the paper.
     keep_ratio : float in (0, 1], default=1.0
         The final keep rule: a sample stays when the smoothed probability of
@@ -116,7 +117,7 @@ class SelfTraining(BaseEstimator):
                     "judge."
                 )
 
-    def refine(self, data, start, trainable, seed, device):
+    def refine(self, data, start, trainable, seed, device, n_jobs=None):
         """Run the stage from the kept set ``start`` with ``learner`` (None:
         the default network); see :func:`self_train`."""
         return self_train(
@@ -131,6 +132,7 @@ class SelfTraining(BaseEstimator):
             self.n_folds,
             self.keep_ratio,
             trainable,
+            n_jobs,
         )
 
 
@@ -146,11 +148,16 @@ def self_train(
     folds=1,
     keep_ratio=1.0,
     trainable=None,
+    n_jobs=None,
 ):
     """Refine ``keep`` by self-training.
 
     ``trainable`` (boolean mask or None) limits the samples the models may
-    train on in every round; every sample is still judged.
+    train on in every round; every sample is still judged. With ``folds >=
+    2`` the fold models train side by side through :func:`run_tasks`
+    (``n_jobs`` workers), each with a fixed number of torch threads, so the
+    result does not depend on ``n_jobs``; a single model trains in the
+    calling thread.
 
     Returns
     -------
@@ -185,12 +192,21 @@ def self_train(
     ]
     rows = np.arange(len(data))
     for round_ in range(n_rounds):
+        tasks = [
+            (learner, np.flatnonzero(keep & allowed), epochs, fold)
+            for learner, fold, allowed in zip(
+                learners, judged, allowed_per_fold, strict=True
+            )
+        ]
+        if folds == 1:
+            judgements = [_train_and_judge(*tasks[0])]
+        else:
+            # The fold models are trained further round after round, so they
+            # stay in this process: threads, whatever the joblib backend.
+            judgements = run_tasks(_train_and_judge, tasks, n_jobs, shared=True)
         proba = np.empty((len(data), data.n_classes))
-        for learner, fold, allowed in zip(
-            learners, judged, allowed_per_fold, strict=True
-        ):
-            learner.fit_epochs(np.flatnonzero(keep & allowed), epochs)
-            proba[fold] = learner.predict_proba(fold)
+        for fold, judgement in zip(judged, judgements, strict=True):
+            proba[fold] = judgement
         smoothed = (
             proba if round_ == 0 else (momentum * smoothed + (1 - momentum) * proba)
         )
@@ -201,6 +217,13 @@ def self_train(
     if keep_ratio < 1:
         keep = support >= keep_ratio * smoothed.max(axis=1)
     return keep, support, smoothed
+
+
+def _train_and_judge(learner, rows, epochs, judged):
+    """Train ``learner`` ``epochs`` more epochs on ``rows``; return its
+    probabilities for the rows ``judged``."""
+    learner.fit_epochs(rows, epochs)
+    return learner.predict_proba(judged)
 
 
 def stratified_folds(y, folds, rng):

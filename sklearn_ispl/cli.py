@@ -433,8 +433,9 @@ def _add_threads(subparser):
         "--threads",
         type=int,
         default=None,
-        help="CPU threads for training (default: torch's, one per core): the "
-        "refine stage's, and the one-thread trainings run at once when "
+        help="CPU threads for training (default: torch's, one per core): those "
+        "of a training that runs alone (one refine model, the rescue, the "
+        "final classifier), and the one-thread trainings run at once when "
         "--n-jobs is not given; give each of two runs that share a machine "
         "half the cores",
     )

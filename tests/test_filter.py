@@ -456,11 +456,13 @@ def test_refine_settings_reach_the_refine_stage(monkeypatch, poisoned_digits):
         refiner__learner=refine_model,
         refiner__n_folds=3,
         refiner__keep_ratio=0.4,
+        n_jobs=2,
     ).fit(X, y)
     (learner, args) = calls[0]
     assert learner is refine_model
-    assert args[-3:-1] == (3, 0.4)
-    assert args[-1].all()  # no extra stage narrows what it trains on
+    assert args[-4:-2] == (3, 0.4)
+    assert args[-2].all()  # no extra stage narrows what it trains on
+    assert args[-1] == 2  # the fold models train side by side
     # The relaxed rule keeps at least what the argmax rule keeps.
     strict = _linear(n_runs=1, refiner__learner=refine_model, refiner__n_folds=3)
     strict.fit(X, y)

@@ -3,9 +3,11 @@ experimental judge and rescue that act around it."""
 
 import numpy as np
 import pytest
+from joblib import parallel_backend
 from sklearn.linear_model import SGDClassifier
 
 from sklearn_ispl import _refine
+from sklearn_ispl._learners import make_weak_learner
 from sklearn_ispl._refine import self_train, stratified_folds
 from sklearn_ispl._validation import prepare_data
 from sklearn_ispl.experimental import _rescue
@@ -113,6 +115,25 @@ def test_trainable_limits_every_training_set(monkeypatch, folds):
     # Every sample is still judged, the untrainable ones included.
     assert set().union(*(e["judged"] for e in spy.log)) == set(range(len(data)))
     assert keep[~trainable].any()
+
+
+@pytest.mark.parametrize(
+    "backend, n_jobs", [(None, 2), ("threading", -1), ("loky", 2), ("loky", None)]
+)
+def test_fold_models_give_the_same_result_for_every_n_jobs(backend, n_jobs):
+    """The fold models train side by side with a fixed thread count, and stay
+    in this process (they train further every round), whatever the backend."""
+    data, poison = _triggered_images()
+    net = make_weak_learner(module__n_filters=4, module__n_hidden=8)
+    args = (data, net, ~poison, 0, "cpu", 3, 1, 0.5)
+    ref = self_train(*args, folds=2, n_jobs=1)
+    if backend is None:
+        got = self_train(*args, folds=2, n_jobs=n_jobs)
+    else:
+        with parallel_backend(backend, n_jobs=2):
+            got = self_train(*args, folds=2, n_jobs=n_jobs)
+    for a, b in zip(got, ref, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def _triggered_images(n=300, seed=0):

@@ -148,10 +148,13 @@ def test_result_does_not_depend_on_the_backend(
 def test_default_network_gives_the_same_result_in_worker_processes(digits):
     """Trainings in threads or worker processes give the sequential result."""
     X, y = digits
-    ref = tiny_ispl(n_runs=2, n_components=3, n_jobs=1).fit(X, y)
+    # Two cross-fitted refine models over two rounds: they train further in
+    # the second round, so a copy trained in a worker would show.
+    params = dict(n_runs=2, n_components=3, refiner__n_folds=2, refiner__n_rounds=2)
+    ref = tiny_ispl(**params, n_jobs=1).fit(X, y)
     for backend in ("loky", "threading"):
         with parallel_backend(backend, n_jobs=2):
-            est = tiny_ispl(n_runs=2, n_components=3, n_jobs=2).fit(X, y)
+            est = tiny_ispl(**params, n_jobs=2).fit(X, y)
         assert_same_fit(est, ref)
 
 
