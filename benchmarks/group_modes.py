@@ -6,20 +6,29 @@ Fits ``ISPLFilter()`` (whose last stage is ``GroupDecision`` in its default
 - ``before``: what the stages before the group decision kept (copied by a
   stage that changes nothing);
 - ``add``: ``keep_mask_``, the default: ``before`` less the flagged groups;
-- ``replace``: every sample outside the flagged groups (the opt-in mode).
+- ``replace``: every sample outside the flagged groups (the opt-in mode);
+- ``no_veto``, where the schedule's trigger-blind judge vetoes (``large``):
+  ``add`` without the veto, the samples the judge does not back included
+  (the judge still limits what the refine models train on, so the fit is
+  the same: the filter runs with ``veto=False`` and the veto is applied
+  afterwards for the other decisions).
 
 It prints the poison kept (FN) and clean samples removed (FP) of each and
 the groups flagged; ``--final`` also trains the benchmark's final classifier
-on the unfiltered data and on each decision and prints clean accuracy C and
-attack success A. Scenarios are robust-suite indices (``--robust``) and the
-attacks between look-alike classes defined here (``--lookalike``), which no
-suite holds: the benchmark's class pairs are far apart, and a group rule is
-only worth what it does where source and target look alike too.
+on the unfiltered data and on each decision (or on those named by
+``--final-on``) and prints clean accuracy C and attack success A.
+Scenarios are robust-suite indices (``--robust``) and the attacks between
+look-alike classes defined here (``--lookalike``), which no suite holds: the
+benchmark's class pairs are far apart, and a group rule is only worth what
+it does where source and target look alike too.
 
 Usage::
 
     python benchmarks/group_modes.py --robust 12 0 20 --lookalike all \\
         --final --out benchmarks/results/group_modes/quick.json
+    python benchmarks/group_modes.py --n-train 60000 --robust 12 3 19 20 \\
+        --final --final-on add no_veto \\
+        --out benchmarks/results/group_modes/veto-60k.json
 
 A re-run with the same ``--out`` skips the scenarios already in the file.
 """
@@ -30,6 +39,7 @@ import os
 import time
 from dataclasses import replace
 
+import numpy as np
 from disagreements import final_scores, load
 from stages import counts, run_record, save_result
 
@@ -40,7 +50,7 @@ from sklearn_ispl.benchmark import _load_data, get_profile
 from sklearn_ispl.benchmark._results import _git_commit
 from sklearn_ispl.benchmark._scenarios import RobustScenario
 from sklearn_ispl.cli import _add_threads, _set_threads
-from sklearn_ispl.experimental import ExtraStage, GroupDecision
+from sklearn_ispl.experimental import ExtraStage, GroupDecision, TriggerBlindJudge
 
 # Fashion-MNIST classes: 0 T-shirt, 2 pullover, 4 coat, 6 shirt.
 LOOKALIKE = {
@@ -89,21 +99,31 @@ def scenario_data(name, profile, n_train):
 
 
 def fit_modes(X, y, seed):
-    """The fitted default filter and its three decisions."""
+    """The fitted default filter and its decisions."""
     name = resolve_schedule_name("auto", len(y))
     stages = SCHEDULES[name]["extra_stages"]()
     if not stages or not isinstance(stages[-1], GroupDecision):
         raise SystemExit(f"the {name!r} schedule ends with no group decision")
+    judges = [s for s in stages if isinstance(s, TriggerBlindJudge) and s.veto]
+    for judge in judges:
+        judge.set_params(veto=False)
     before = _Before()
     stages = [*stages[:-1], before, stages[-1]]
     ispl = ISPLFilter(extra_stages=stages, random_state=seed)
     ispl.fit(X, y)
     groups = ispl.extra_stages_[-1]
+    backed = np.ones(len(y), dtype=bool)
+    for stage in ispl.extra_stages_:
+        if isinstance(stage, TriggerBlindJudge) and judges:
+            backed &= stage.backed_
+    unvetoed = ispl.extra_stages_[-2].keep_
     decisions = {
-        "before": ispl.extra_stages_[-2].keep_,
-        "add": ispl.keep_mask_,
+        "before": unvetoed & backed,
+        "add": ispl.keep_mask_ & backed,
         "replace": ~groups.removed_,
     }
+    if judges:
+        decisions["no_veto"] = ispl.keep_mask_
     return ispl, decisions
 
 
@@ -120,6 +140,13 @@ def main(argv=None):
     parser.add_argument("--n-train", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0, help="random_state")
     parser.add_argument("--final", action="store_true")
+    parser.add_argument(
+        "--final-on",
+        nargs="+",
+        default=None,
+        help="the decisions (and no_defense) the final classifier trains on; "
+        "default: all",
+    )
     _add_threads(parser)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
@@ -153,6 +180,8 @@ def main(argv=None):
         }
         if args.final:
             masks = {"no_defense": None, **decisions}
+            if args.final_on is not None:
+                masks = {k: v for k, v in masks.items() if k in args.final_on}
             scores = final_scores(profile, scenario, X_p, y_p, masks, X_test, y_test)
             entry["final_classifier"] = scores
         result["scenarios"][name] = entry
@@ -172,7 +201,7 @@ def main(argv=None):
                 f"({100 * c['FP'] / n_clean:.1f}%){ca}",
                 flush=True,
             )
-        if "final_classifier" in entry:
+        if "no_defense" in entry.get("final_classifier", {}):
             nd = entry["final_classifier"]["no_defense"]
             ca = ", ".join(f"{m} {100 * nd[m]:.1f}%" for m in ("C", "A") if m in nd)
             print(f"{name} no defense: {ca}", flush=True)
