@@ -21,7 +21,7 @@ PAGE = Path(__file__).resolve().parent / "benchmarks.rst"
 # Benchmark folders (``results.json`` of ``sklearn-ispl bench``) on the quick
 # profile, with the ISPLFilter settings each ran.
 QUICK_SETS = {
-    "quick-bf16": "ISPL, ``ISPLFilter()`` (``auto`` = ``medium``)",
+    "quick-current": "ISPL, ``ISPLFilter()`` (``auto`` = ``medium``)",
     "quick-stamped-check": (
         'ISPL, ``medium`` + ``StampedTriggerCheck(mode="replace")``'
     ),
@@ -225,9 +225,9 @@ def _speed_rows():
 
 
 # The paper suite with ``ISPLFilter()`` on the quick profile.
-MEDIUM = "quick-bf16"
+MEDIUM = "quick-current"
 # The robust suite with ``ISPLFilter()``.
-ROBUST = "quick-robust-bf16"
+ROBUST = "quick-robust-current"
 # The robust suite with the default before the group decision flagged
 # isolated groups, and every baseline on one scenario per attacked family.
 ROBUST_BEFORE = "quick-robust-groups"
