@@ -44,8 +44,11 @@ def test_stratified_folds_spread_every_class_evenly():
 class _Spy:
     """Record which rows each refine learner trains on and judges.
 
-    ``log`` holds one entry per learner (rows trained on and judged, as
-    sets); ``fits`` holds every training call's rows, in call order.
+    ``log`` holds one entry per learner, in the order they were built:
+    rows trained on and judged, as sets, and each training call's rows in
+    its order (``fits``); ``fits`` holds every training call's rows, in
+    call order (fold models train side by side, so calls of different
+    learners interleave in any order).
     """
 
     def __init__(self, monkeypatch, module=_refine):
@@ -55,12 +58,13 @@ class _Spy:
 
         def build(*args, **kwargs):
             learner = real(*args, **kwargs)
-            entry = {"trained": set(), "judged": set()}
+            entry = {"trained": set(), "judged": set(), "fits": []}
             self.log.append(entry)
             fit, predict = learner.fit_epochs, learner.predict_proba
 
             def fit_epochs(indices, epochs):
                 entry["trained"].update(np.asarray(indices).tolist())
+                entry["fits"].append(np.sort(indices))
                 self.fits.append(np.sort(indices))
                 return fit(indices, epochs)
 
@@ -190,14 +194,16 @@ def test_keep_ratio_relaxes_only_the_final_decision(monkeypatch, folds):
     spy = _Spy(monkeypatch)
     args = (data, _sgd(), ~flipped, 0, "cpu", 3, 1, 0.5)
     argmax_keep, support, _ = self_train(*args, folds=folds)
-    argmax_trained = list(spy.fits)
-    spy.fits.clear()
     relaxed_keep, relaxed_support, _ = self_train(*args, folds=folds, keep_ratio=0.2)
-    # Same seed, same training sets round after round: only the returned
-    # decision differs.
-    assert len(spy.fits) == len(argmax_trained)
-    for a, b in zip(spy.fits, argmax_trained, strict=True):
-        np.testing.assert_array_equal(a, b)
+    # Same seed, same training sets round after round for each fold model
+    # (the fold models train side by side, so only each one's own calls
+    # are ordered): only the returned decision differs.
+    argmax_models, relaxed_models = spy.log[:folds], spy.log[folds:]
+    assert len(relaxed_models) == folds
+    for a, b in zip(argmax_models, relaxed_models, strict=True):
+        assert len(a["fits"]) == len(b["fits"]) == 3
+        for rows_a, rows_b in zip(a["fits"], b["fits"], strict=True):
+            np.testing.assert_array_equal(rows_a, rows_b)
     np.testing.assert_allclose(support, relaxed_support)
     # Two classes: p(label) >= 0.2 * max(p) is p(label) >= 0.2 / 1.2.
     np.testing.assert_array_equal(relaxed_keep, support >= 0.2 / 1.2 - 1e-12)
