@@ -64,7 +64,7 @@ def _large_stages():
 def _medium_stages():
     from .experimental import GroupDecision, Rescue
 
-    return [Rescue(n_epochs=8), GroupDecision()]
+    return [Rescue(), GroupDecision()]
 
 
 # The default network computing in bfloat16 where the hardware does so

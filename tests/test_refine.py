@@ -256,6 +256,25 @@ def test_rescue_gives_back_removed_samples_in_the_band_the_judge_allows():
     assert keep.sum() == 1
 
 
+def test_rescue_default_bounds_give_back_never_fitted_samples_the_refine_model_allows():
+    from sklearn_ispl.experimental import Rescue
+
+    keep = np.zeros(4, dtype=bool)
+    trace = np.array(
+        [
+            [0.1, 0.3, 0.4],  # never fitted, label not ruled out: back
+            [0.1, 0.3, 0.4],  # never fitted, label ruled out: stays out
+            [0.5, 0.97, 0.9],  # fitted confidently early: stays out
+            [0.2, 0.6, 0.9],  # fitted, never confidently: back
+        ]
+    )
+    support = np.array([0.05, 1e-4, 0.05, 0.05])
+    stage = Rescue()
+    expected = [True, False, False, True]
+    got = rescue(keep, trace, support, stage.bounds, stage.min_support)
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_label_fit_trace_reads_every_epoch_of_a_model_of_all_samples(monkeypatch):
     data, flipped = _blobs(flip=0.1, seed=2)
     spy = _Spy(monkeypatch, _rescue)

@@ -1,19 +1,18 @@
-"""The rescue: give back removed samples that a model of all the data half-fits.
+"""The rescue: give back removed samples that neither model marks as poison.
 
 The refine stage removes hard clean samples of confusable classes along with
-the poison. The rescue looks at the removed samples through a model trained
-on the *unfiltered* data, the learning dynamics ISPL itself builds on, and
-through the refine model's own support. Poison falls into one of three kinds
-there. Its trigger is learned: the unfiltered model fits it confidently at
-some epoch. Its trigger is never learned: the unfiltered model keeps
-contradicting it, as it would a mislabelled sample. Its trigger is learned
-slowly: the unfiltered model's probability hovers in the middle like a hard
-clean sample's, but the refine model, which never saw the trigger,
-contradicts the label with near certainty, where it leaves a hard clean
-sample some probability. So a removed sample comes back when the unfiltered
-model's highest probability of its label over the epochs lies in
-``[low, high)`` and the refine model's support for the label is at least
-``min_support``.
+the poison. The rescue looks at the removed samples through two signals that
+follow from what poison is. Poison is learnable as a group: a model trained
+on the *unfiltered* data fits a learnable trigger within its first epochs
+(Li et al. 2021, "Anti-Backdoor Learning"), where it fits a hard clean sample
+only late, by memorising it, if at all. Poison is incompatible with the clean
+data of its label: the refine model, which never saw the trigger, contradicts
+its label with near certainty, where it leaves a hard clean sample some
+probability. So a removed sample comes back unless the unfiltered model fits
+it confidently within a few epochs or the refine model rules its label out:
+the unfiltered model's highest probability of its label over its
+``n_epochs`` epochs must lie within ``[low, high)`` and the refine model's
+support for the label must be at least ``min_support``.
 """
 
 from numbers import Integral, Real
@@ -36,19 +35,23 @@ class Rescue(ExtraStage):
     After the refine stage, a fresh copy of the refine model trains on every
     sample, unfiltered, for ``n_epochs`` epochs, reading each sample's
     probability of its label after every epoch. A removed sample comes back
-    when the highest of these readings lies within ``bounds`` and the refine
-    model's support for its label is at least ``min_support``; when a
-    trigger-blind judge ran before it, only samples the judge backs come
-    back. Its bounds were chosen on a few benchmark scenarios; check it on
-    planted poison before relying on it.
+    when the highest of these readings lies within ``bounds`` (below
+    ``high``: not fitted confidently early, as a learnable trigger is) and
+    the refine model's support for its label is at least ``min_support``;
+    when a trigger-blind judge ran before it, only samples the judge backs
+    come back. Its settings were chosen on a few benchmark scenarios; check
+    it on planted poison before relying on it.
 
     Parameters
     ----------
-    n_epochs : int, default=8
-        Epochs of the model of all the data; on a few thousand images, as
-        long as the model that will learn from the filtered data.
-    bounds : tuple of (float, float), default=(0.5, 0.95)
-        ``(low, high)`` with ``0 <= low < high <= 1``.
+    n_epochs : int, default=4
+        Epochs of the model of all the data: the early epochs, in which a
+        learnable trigger is fitted and hard clean samples are not yet
+        memorised (on a few thousand images, half of what the final
+        classifier trains).
+    bounds : tuple of (float, float), default=(0.0, 0.95)
+        ``(low, high)`` with ``0 <= low < high <= 1``. A ``low`` above 0 also
+        keeps out the samples the unfiltered model never fits.
     min_support : float in [0, 1], default=1e-3
         The refine model's smoothed probability of a removed sample's label
         must be at least this (ignored when no refine round ran).
@@ -67,7 +70,7 @@ class Rescue(ExtraStage):
         "min_support": [Interval(Real, 0, 1, closed="both")],
     }
 
-    def __init__(self, n_epochs=8, bounds=(0.5, 0.95), min_support=1e-3):
+    def __init__(self, n_epochs=4, bounds=(0.0, 0.95), min_support=1e-3):
         self.n_epochs = n_epochs
         self.bounds = bounds
         self.min_support = min_support
