@@ -1,0 +1,126 @@
+"""The rescue's epochs and lower bound, read from one fit per scenario.
+
+Fits ``ISPLFilter()`` on each scenario with its rescue training ``--epochs``
+epochs (the longest setting measured), and reads from the one fit what the
+rescue would have given back with fewer epochs (the first ``k`` readings of
+the same training) and with each lower bound of ``--lows``: the poison kept
+(FN) and clean samples removed (FP) of the default's final decision for
+every (epochs, low) pair, the group decision applied after it as in the
+filter. It also sorts the clean samples and the poison the refine stage
+removed by why they stay out under each setting: fitted confidently within
+the epochs read, never fitted (under the lower bound), or ruled out by the
+refine model's support.
+
+Usage::
+
+    python benchmarks/rescue_bounds.py --scenarios robust:20 robust:12 \\
+        paper:5 robust:3 robust:19 robust:13 robust:1 \\
+        --out benchmarks/results/rescue_bounds/quick.json
+
+A re-run with the same ``--out`` skips the scenarios already in the file.
+"""
+
+import argparse
+import json
+import os
+import time
+
+from disagreements import load
+from stages import counts, run_record, save_result
+
+from sklearn_ispl import ISPLFilter
+from sklearn_ispl.benchmark._results import _git_commit
+from sklearn_ispl.cli import _add_threads, _set_threads
+from sklearn_ispl.experimental import GroupDecision, Rescue
+from sklearn_ispl.experimental._rescue import rescue
+
+
+def fit(X, y, seed, epochs):
+    """The default filter, its rescue trained ``epochs`` epochs."""
+    ispl = ISPLFilter(random_state=seed)
+    stages = [Rescue(n_epochs=epochs), GroupDecision()]
+    ispl.set_params(extra_stages=stages).fit(X, y)
+    return ispl
+
+
+def decisions(ispl, epochs_grid, lows, poison):
+    """FN and FP of the final decision for every (epochs, low) pair."""
+    stage, groups = ispl.extra_stages_
+    support = ispl.refine_scores_
+    high, min_support = stage.bounds[1], stage.min_support
+    out, why = {}, {}
+    for k in epochs_grid:
+        trace = stage.scores_[:, :k]
+        peak = trace.max(axis=1)
+        for low in lows:
+            keep = rescue(
+                ispl.refine_keep_mask_, trace, support, (low, high), min_support
+            )
+            keep &= ~groups.removed_
+            out[f"epochs={k} low={low}"] = counts(keep, poison)
+            removed = ~ispl.refine_keep_mask_ & ~keep
+            reasons = {
+                "fitted_early": peak >= high,
+                "never_fitted": peak < low,
+                "support_under_min": support < min_support,
+            }
+            why[f"epochs={k} low={low}"] = {
+                who: {
+                    name: int((removed & mask & sel).sum())
+                    for name, sel in reasons.items()
+                }
+                for who, mask in (("clean", ~poison), ("poison", poison))
+            }
+    return out, why
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument(
+        "--scenarios", nargs="+", required=True, help="suite:index, e.g. robust:12"
+    )
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--grid", type=int, nargs="+", default=[2, 4, 6, 8])
+    parser.add_argument("--lows", type=float, nargs="+", default=[0.0, 0.5])
+    parser.add_argument("--seed", type=int, default=0)
+    _add_threads(parser)
+    parser.add_argument("--out")
+    args = parser.parse_args(argv)
+    _set_threads(args.threads)
+    grid = [k for k in args.grid if k <= args.epochs]
+    result = None
+    if args.out and os.path.exists(args.out):
+        with open(args.out) as f:
+            result = json.load(f)
+    for name in args.scenarios:
+        if result is not None and name in result["scenarios"]:
+            continue
+        suite, index = name.split(":")
+        _, _, (X_p, y_p, ids), _ = load(args.profile, suite, int(index), None)
+        poison = ids >= 0
+        if result is None:
+            result = run_record("rescue_bounds.py", argv, {}, poison)
+            result["scenarios"] = {}
+        tic = time.perf_counter()
+        ispl = fit(X_p, y_p, args.seed, args.epochs)
+        grid_counts, why = decisions(ispl, grid, args.lows, poison)
+        result["scenarios"][name] = {
+            "fit_seconds": round(time.perf_counter() - tic, 1),
+            "n_poison": int(poison.sum()),
+            "refine": counts(ispl.refine_keep_mask_, poison),
+            "decisions": grid_counts,
+            "removed_because": why,
+        }
+        commit, dirty = _git_commit()
+        result["runs"].append(
+            {"scenario": name, "git_commit": commit, "git_dirty": dirty}
+        )
+        save_result(args.out, result)
+        line = ", ".join(f"{k}: {c['FN']}/{c['FP']}" for k, c in grid_counts.items())
+        print(f"{name} (FN/FP) {line}", flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    main()
