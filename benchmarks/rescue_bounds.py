@@ -87,7 +87,7 @@ def main(argv=None):
     _add_threads(parser)
     parser.add_argument("--out")
     args = parser.parse_args(argv)
-    _set_threads(args.threads)
+    _set_threads(parser, args.threads)
     grid = [k for k in args.grid if k <= args.epochs]
     result = None
     if args.out and os.path.exists(args.out):
