@@ -1,7 +1,8 @@
 """The rescue's epochs and lower bound, read from one fit per scenario.
 
 Fits ``ISPLFilter()`` on each scenario with its rescue training ``--epochs``
-epochs (the longest setting measured), and reads from the one fit what the
+epochs (the longest setting measured; a schedule without a rescue, such as
+``large``, gets one before its group decision), and reads from the one fit what the
 rescue would have given back with fewer epochs (the first ``k`` readings of
 the same training) and with each lower bound of ``--lows``: the poison kept
 (FN) and clean samples removed (FP) of the default's final decision for
@@ -16,6 +17,9 @@ Usage::
     python benchmarks/rescue_bounds.py --scenarios robust:20 robust:12 \\
         paper:5 robust:3 robust:19 robust:13 robust:1 \\
         --out benchmarks/results/rescue_bounds/quick.json
+    python benchmarks/rescue_bounds.py --n-train 60000 --epochs 2 \\
+        --grid 1 2 --scenarios robust:20 robust:12 robust:3 robust:19 \\
+        paper:20 --out benchmarks/results/rescue_bounds/large-60k.json
 
 A re-run with the same ``--out`` skips the scenarios already in the file.
 """
@@ -28,24 +32,38 @@ import time
 from disagreements import load
 from stages import counts, run_record, save_result
 
-from sklearn_ispl import ISPLFilter
+from sklearn_ispl import SCHEDULES, ISPLFilter
+from sklearn_ispl._schedules import resolve_schedule_name
 from sklearn_ispl.benchmark._results import _git_commit
 from sklearn_ispl.cli import _add_threads, _set_threads
-from sklearn_ispl.experimental import GroupDecision, Rescue
+from sklearn_ispl.experimental import GroupDecision, Rescue, TriggerBlindJudge
 from sklearn_ispl.experimental._rescue import rescue
 
 
 def fit(X, y, seed, epochs):
-    """The default filter, its rescue trained ``epochs`` epochs."""
-    ispl = ISPLFilter(random_state=seed)
-    stages = [Rescue(n_epochs=epochs), GroupDecision()]
-    ispl.set_params(extra_stages=stages).fit(X, y)
-    return ispl
+    """The default filter, its rescue trained ``epochs`` epochs (one is put
+    before the group decision where the schedule has none)."""
+    stages = SCHEDULES[resolve_schedule_name("auto", len(y))]["extra_stages"]()
+    rescues = [s for s in stages if isinstance(s, Rescue)]
+    if rescues:
+        rescues[0].set_params(n_epochs=epochs)
+    else:
+        at = len(stages) - isinstance(stages[-1], GroupDecision)
+        stages.insert(at, Rescue(n_epochs=epochs))
+    return ISPLFilter(extra_stages=stages, random_state=seed).fit(X, y)
+
+
+def _stage(ispl, cls):
+    return next((s for s in ispl.extra_stages_ if isinstance(s, cls)), None)
 
 
 def decisions(ispl, epochs_grid, lows, poison):
     """FN and FP of the final decision for every (epochs, low) pair."""
-    stage, groups = ispl.extra_stages_
+    stage, groups = _stage(ispl, Rescue), _stage(ispl, GroupDecision)
+    judge = _stage(ispl, TriggerBlindJudge)
+    # Only samples a trigger-blind judge backs come back (its veto, where it
+    # has one, is in refine_keep_mask_ already).
+    backed = judge.backed_ if judge is not None else True
     support = ispl.refine_scores_
     high, min_support = stage.bounds[1], stage.min_support
     out, why = {}, {}
@@ -56,7 +74,9 @@ def decisions(ispl, epochs_grid, lows, poison):
             keep = rescue(
                 ispl.refine_keep_mask_, trace, support, (low, high), min_support
             )
-            keep &= ~groups.removed_
+            keep &= ispl.refine_keep_mask_ | backed
+            if groups is not None:
+                keep &= ~groups.removed_
             out[f"epochs={k} low={low}"] = counts(keep, poison)
             removed = ~ispl.refine_keep_mask_ & ~keep
             reasons = {
@@ -80,6 +100,7 @@ def main(argv=None):
     parser.add_argument(
         "--scenarios", nargs="+", required=True, help="suite:index, e.g. robust:12"
     )
+    parser.add_argument("--n-train", type=int)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--grid", type=int, nargs="+", default=[2, 4, 6, 8])
     parser.add_argument("--lows", type=float, nargs="+", default=[0.0, 0.5])
@@ -97,7 +118,7 @@ def main(argv=None):
         if result is not None and name in result["scenarios"]:
             continue
         suite, index = name.split(":")
-        _, _, (X_p, y_p, ids), _ = load(args.profile, suite, int(index), None)
+        _, _, (X_p, y_p, ids), _ = load(args.profile, suite, int(index), args.n_train)
         poison = ids >= 0
         if result is None:
             result = run_record("rescue_bounds.py", argv, {}, poison)
