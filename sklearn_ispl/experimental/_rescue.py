@@ -44,10 +44,10 @@ class Rescue(ExtraStage):
 
     Parameters
     ----------
-    n_epochs : int, default=2
+    n_epochs : int, default=4
         Epochs of the model of all the data: the early epochs, in which a
         learnable trigger is fitted and hard clean samples are not yet
-        memorised (on a few thousand images, a quarter of what the final
+        memorised (on a few thousand images, half of what the final
         classifier trains).
     bounds : tuple of (float, float), default=(0.0, 0.95)
         ``(low, high)`` with ``0 <= low < high <= 1``. A ``low`` above 0 also
@@ -70,7 +70,7 @@ class Rescue(ExtraStage):
         "min_support": [Interval(Real, 0, 1, closed="both")],
     }
 
-    def __init__(self, n_epochs=2, bounds=(0.0, 0.95), min_support=1e-3):
+    def __init__(self, n_epochs=4, bounds=(0.0, 0.95), min_support=1e-3):
         self.n_epochs = n_epochs
         self.bounds = bounds
         self.min_support = min_support
