@@ -36,7 +36,8 @@ for several ``keep_ratio`` values), read from the same probabilities.
 
 ``--final`` also trains the benchmark's final classifier on the kept
 samples and on the unfiltered data and prints their clean accuracy C and
-attack success A (the larger rate with two attacks).
+attack success A (the larger rate with two attacks); ``--final-seeds K``
+trains it K times with different seeds, to show the training's own spread.
 
 Usage::
 
@@ -87,9 +88,10 @@ def load(profile_name, suite, index, n_train):
     return profile, scenario, (X_p, y_p, ids), (X_test, y_test)
 
 
-def final_scores(profile, scenario, X_p, y_p, masks, X_test, y_test):
+def final_scores(profile, scenario, X_p, y_p, masks, X_test, y_test, seed=None):
     """C and A of the final classifier trained on the samples of each mask
-    (a dict of name: boolean mask; ``{"no_defense": None}`` trains on all)."""
+    (a dict of name: boolean mask; ``{"no_defense": None}`` trains on all),
+    seeded by ``seed`` (None: the profile's seed)."""
     nchw = to_nchw(X_p, infer_layout(X_p.shape))
     n_classes = int(max(y_p.max(), y_test.max())) + 1
 
@@ -101,7 +103,7 @@ def final_scores(profile, scenario, X_p, y_p, masks, X_test, y_test):
             float(np.std(nchw, dtype=np.float64)) or 1.0,
             profile.final_epochs,
             profile.final_params,
-            profile.seed,
+            profile.seed if seed is None else seed,
             "cpu",
         )
 
@@ -195,6 +197,13 @@ def main(argv=None):
     parser.add_argument(
         "--final", action="store_true", help="also train the final classifier"
     )
+    parser.add_argument(
+        "--final-seeds",
+        type=int,
+        default=1,
+        help="with --final, train it this many times, with the profile's seed "
+        "and the ones after it",
+    )
     _add_threads(parser)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
@@ -238,18 +247,30 @@ def main(argv=None):
     result["separation"] = separation(rows)
 
     if args.final:
-        result["final_classifier"] = final_scores(
-            profile,
-            scenario,
-            X_p,
-            y_p,
-            {"no_defense": None, "ispl": ispl.keep_mask_},
-            X_test,
-            y_test,
-        )
-        for name, sc in result["final_classifier"].items():
-            a = f", A {100 * sc['A']:.1f}%" if "A" in sc else ""
-            print(f"final classifier, {name}: C {100 * sc['C']:.1f}%{a}", flush=True)
+        runs = [
+            final_scores(
+                profile,
+                scenario,
+                X_p,
+                y_p,
+                {"no_defense": None, "ispl": ispl.keep_mask_},
+                X_test,
+                y_test,
+                profile.seed + i,
+            )
+            for i in range(args.final_seeds)
+        ]
+        result["final_classifier"] = runs[0]
+        if args.final_seeds > 1:
+            result["final_classifier_seeds"] = runs
+        for i, run in enumerate(runs):
+            for name, sc in run.items():
+                a = f", A {100 * sc['A']:.1f}%" if "A" in sc else ""
+                print(
+                    f"final classifier (seed {profile.seed + i}), {name}: "
+                    f"C {100 * sc['C']:.1f}%{a}",
+                    flush=True,
+                )
     n_clean = int((~poison).sum())
     for stage, c in result["stages"].items():
         print(
