@@ -2,15 +2,15 @@
 
 Fits ``ISPLFilter()`` on each scenario with its rescue training ``--epochs``
 epochs (the longest setting measured; a schedule without a rescue, such as
-``large``, gets one before its group decision), and reads from the one fit what the
-rescue would have given back with fewer epochs (the first ``k`` readings of
-the same training) and with each lower bound of ``--lows``: the poison kept
-(FN) and clean samples removed (FP) of the default's final decision for
-every (epochs, low) pair, the group decision applied after it as in the
-filter. It also sorts the clean samples and the poison the refine stage
-removed by why they stay out under each setting: fitted confidently within
-the epochs read, never fitted (under the lower bound), or ruled out by the
-refine model's support.
+``large``, gets one before its group decision), and reads from the one fit
+what the rescue would have given back with fewer epochs (the first ``k``
+readings of the same training) and with each lower bound of ``--lows``:
+the poison kept (FN) and clean samples removed (FP) of the default's final
+decision for every (epochs, low) pair, the judge's backing and the group
+decision applied as in the filter. It also sorts the clean samples and the
+poison the refine stage removed by why they stay out under each setting:
+fitted confidently within the epochs read, never fitted (under the lower
+bound), or ruled out by the refine model's support.
 
 Usage::
 
@@ -61,9 +61,7 @@ def decisions(ispl, epochs_grid, lows, poison):
     """FN and FP of the final decision for every (epochs, low) pair."""
     stage, groups = _stage(ispl, Rescue), _stage(ispl, GroupDecision)
     judge = _stage(ispl, TriggerBlindJudge)
-    # Only samples a trigger-blind judge backs come back (its veto, where it
-    # has one, is in refine_keep_mask_ already).
-    backed = judge.backed_ if judge is not None else True
+    backed = judge.backed_ if judge is not None else None
     support = ispl.refine_scores_
     high, min_support = stage.bounds[1], stage.min_support
     out, why = {}, {}
@@ -72,9 +70,13 @@ def decisions(ispl, epochs_grid, lows, poison):
         peak = trace.max(axis=1)
         for low in lows:
             keep = rescue(
-                ispl.refine_keep_mask_, trace, support, (low, high), min_support
+                ispl.refine_keep_mask_,
+                trace,
+                support,
+                (low, high),
+                min_support,
+                backed,
             )
-            keep &= ispl.refine_keep_mask_ | backed
             if groups is not None:
                 keep &= ~groups.removed_
             out[f"epochs={k} low={low}"] = counts(keep, poison)

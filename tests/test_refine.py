@@ -10,7 +10,7 @@ from sklearn_ispl import _refine
 from sklearn_ispl._learners import make_weak_learner
 from sklearn_ispl._refine import self_train, stratified_folds
 from sklearn_ispl._validation import prepare_data
-from sklearn_ispl.experimental import _rescue
+from sklearn_ispl.experimental import Rescue, _rescue
 from sklearn_ispl.experimental._judge import blind_judge
 from sklearn_ispl.experimental._rescue import label_fit_trace, rescue
 
@@ -257,8 +257,6 @@ def test_rescue_gives_back_removed_samples_in_the_band_the_judge_allows():
 
 
 def test_rescue_default_bounds_give_back_never_fitted_samples_the_refine_model_allows():
-    from sklearn_ispl.experimental import Rescue
-
     keep = np.zeros(4, dtype=bool)
     trace = np.array(
         [

@@ -95,12 +95,13 @@ class Rescue(ExtraStage):
             state.data, state.refine_learner, state.seed(), state.device, self.n_epochs
         )
         rescued = rescue(
-            state.keep, trace, state.support, self.bounds, self.min_support
+            state.keep,
+            trace,
+            state.support,
+            self.bounds,
+            self.min_support,
+            state.backed,
         )
-        if state.backed is not None:
-            # Once the refine models have half learned a trigger their support
-            # no longer rules its poison out; a blind judge never learns it.
-            rescued &= state.keep | state.backed
         self.scores_ = trace
         self.rescued_ = rescued & ~state.keep
         state.keep = rescued
@@ -121,12 +122,19 @@ def label_fit_trace(data, weak_learner, seed, device, epochs):
     return trace
 
 
-def rescue(keep, trace, support, bounds, min_support):
+def rescue(keep, trace, support, bounds, min_support, backed=None):
     """``keep`` plus the removed samples neither model contradicts or fits.
 
     A NaN support (no refine round ran) does not block the rescue.
+    ``backed`` (a trigger-blind judge's backing, or None for no judge)
+    limits what comes back to the samples it backs.
     """
     low, high = bounds
     peak = trace.max(axis=1)
-    backed = np.isnan(support) | (support >= min_support)
-    return keep | ((peak >= low) & (peak < high) & backed)
+    allowed = np.isnan(support) | (support >= min_support)
+    back = (peak >= low) & (peak < high) & allowed
+    if backed is not None:
+        # Once the refine models have half learned a trigger their support
+        # no longer rules its poison out; a blind judge never learns it.
+        back &= backed
+    return keep | back
