@@ -55,9 +55,13 @@ def _no_stages():
 def _large_stages():
     from .experimental import GroupDecision, TriggerBlindJudge
 
+    # The group decision's earlier thresholds: the 16/32 refine models of
+    # this schedule score confidence on their own scale, and the medium
+    # schedule's thresholds have not been measured on tens of thousands of
+    # samples.
     return [
         TriggerBlindJudge(n_neighbors=15, n_components=20, veto=True),
-        GroupDecision(),
+        GroupDecision(confidence=0.97, min_share=0.7),
     ]
 
 

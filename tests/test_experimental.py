@@ -90,7 +90,11 @@ def test_rescue_only_gives_back_what_the_refine_stage_removed(poisoned_digits, p
     np.testing.assert_array_equal(rescued.refine_scores_, plain.refine_scores_)
     assert stage.scores_.shape == (len(y), 2)
     expected = rescue(
-        rescued.refine_keep_mask_, stage.scores_, rescued.refine_scores_, bounds, 1e-3
+        rescued.refine_keep_mask_,
+        stage.scores_,
+        rescued.refine_scores_,
+        bounds,
+        stage.min_support,
     )
     np.testing.assert_array_equal(rescued.keep_mask_, expected)
     np.testing.assert_array_equal(
@@ -115,7 +119,7 @@ def test_rescue_gives_back_only_what_a_blind_judge_backs(poisoned_digits):
         fitted_rescue.scores_,
         rescued.refine_scores_,
         bounds,
-        1e-3,
+        fitted_rescue.min_support,
     )
     given_back = rescued.keep_mask_ & ~rescued.refine_keep_mask_
     assert given_back.any() and (given_back <= unrestricted).all()

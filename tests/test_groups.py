@@ -118,3 +118,46 @@ def test_isolated_groups_are_flagged_without_confidence(
     assert bool(removed[200:215].all()) is flagged
     # The samples that only half look like class 0 stay in either case.
     assert not removed[215:].any()
+
+
+def test_default_flags_groups_whose_median_member_is_a_near_certain_contradiction():
+    """With its defaults the group decision flags a group when at least half
+    of it is a contradiction of 0.997 or more, however unsure the rest is,
+    and leaves a group of look-alikes that are merely confident."""
+    from sklearn_ispl.experimental import GroupDecision
+
+    stage = GroupDecision()
+    y = np.repeat([0, 1, 2], 100)
+    proba = np.full((300, 3), 0.001)
+    proba[np.arange(300), y] = 0.998
+    # Label 1: 10 near-certain class-0 images and 8 unsure ones (poison whose
+    # trigger blurs part of it): share 10 / 18 at 0.997, 10 / 18 at 0.97.
+    near = np.tile([0.9985, 0.001, 0.0005], (10, 1))
+    unsure = np.tile([0.8, 0.15, 0.05], (8, 1))
+    # Label 2: 20 look-alikes of class 0, confident but not near-certain.
+    alike = np.tile([0.99, 0.001, 0.009], (20, 1))
+    # Samples of labels 1 and 2 that half look like class 0: neither group
+    # stands apart from its label (isolation under 3), so only the share of
+    # near-certain members can flag it.
+    half_1 = np.tile([0.3, 0.6, 0.1], (10, 1))
+    half_2 = np.tile([0.3, 0.1, 0.6], (10, 1))
+    y = np.concatenate(
+        [y, np.ones(18, dtype=int), np.full(20, 2), np.ones(10, int), np.full(10, 2)]
+    )
+    proba = np.concatenate([proba, near, unsure, alike, half_1, half_2])
+    groups, removed = poison_groups(
+        y,
+        proba,
+        stage.confidence,
+        stage.min_share,
+        stage.min_size,
+        stage.min_isolation,
+    )
+    flagged = {(g["label"], g["look"]): g["flagged"] for g in groups}
+    assert flagged == {(1, 0): True, (2, 0): False}
+    assert removed[300:318].all() and not removed[318:].any()
+    # The earlier thresholds (0.97 for 70% of the group) read it the other
+    # way round: the poison-like group under its share, the look-alikes over.
+    groups, _ = poison_groups(y, proba, 0.97, 0.7, 10, stage.min_isolation)
+    flagged = {(g["label"], g["look"]): g["flagged"] for g in groups}
+    assert flagged == {(1, 0): False, (2, 0): True}

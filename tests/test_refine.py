@@ -266,7 +266,7 @@ def test_rescue_default_bounds_give_back_never_fitted_samples_the_refine_model_a
             [0.2, 0.6, 0.9],  # fitted, never confidently: back
         ]
     )
-    support = np.array([0.05, 1e-4, 0.05, 0.05])
+    support = np.array([0.05, 1e-6, 0.05, 0.05])
     stage = Rescue()
     expected = [True, False, False, True]
     got = rescue(keep, trace, support, stage.bounds, stage.min_support)

@@ -9,9 +9,10 @@ the model calls the other class with much less certainty as a group. A
 per-sample rule cannot tell the two apart at any threshold; a group rule
 can. The refine stage's disagreements are grouped by (given label, *look*:
 the class the refine models, each sample judged by a model that did not
-train on it, find most likely). A group is poison-like when most of its
-members are confident contradictions: images as typical of another class
-as that class's own clean samples, carrying this label; or when it is
+train on it, find most likely). A group is poison-like when at least half of
+its members are near-certain contradictions: images as typical of another
+class as that class's own clean samples, carrying this label (look-alike
+clean classes leave some doubt on most of their members); or when it is
 isolated: clean confusion between two classes is a continuum, so a clean
 group is the tail of a crowd of samples of its label that the models find
 half like the look class, while poison between classes that are otherwise
@@ -75,10 +76,12 @@ class GroupDecision(ExtraStage):
     mode : {"add", "replace"}, default="add"
         Whether the flagged samples are removed on top of the decision so
         far ("add") or are the only samples removed ("replace").
-    confidence : float in (0, 1], default=0.97
+    confidence : float in (0, 1], default=0.997
         Look probability from which a disagreement counts as confident.
-    min_share : float in (0, 1], default=0.7
-        Share of confident members that flags a group.
+    min_share : float in (0, 1], default=0.5
+        Share of confident members that flags a group. With the default
+        ``confidence`` the two say: the group's median member is a
+        contradiction at least as confident as 0.997.
     min_size : int, default=10
         Smallest group that can be flagged.
     min_isolation : float > 0, default=3.0
@@ -104,7 +107,12 @@ class GroupDecision(ExtraStage):
     }
 
     def __init__(
-        self, mode="add", confidence=0.97, min_share=0.7, min_size=10, min_isolation=3.0
+        self,
+        mode="add",
+        confidence=0.997,
+        min_share=0.5,
+        min_size=10,
+        min_isolation=3.0,
     ):
         self.mode = mode
         self.confidence = confidence

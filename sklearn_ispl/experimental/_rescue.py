@@ -52,9 +52,12 @@ class Rescue(ExtraStage):
     bounds : tuple of (float, float), default=(0.0, 0.95)
         ``(low, high)`` with ``0 <= low < high <= 1``. A ``low`` above 0 also
         keeps out the samples the unfiltered model never fits.
-    min_support : float in [0, 1], default=1e-3
+    min_support : float in [0, 1], default=1e-5
         The refine model's smoothed probability of a removed sample's label
-        must be at least this (ignored when no refine round ran).
+        must be at least this (ignored when no refine round ran): only
+        near-certain contradictions stay out one by one; a group decision
+        listed after the rescue takes back the groups of them that look
+        like poison.
 
     Attributes
     ----------
@@ -70,7 +73,7 @@ class Rescue(ExtraStage):
         "min_support": [Interval(Real, 0, 1, closed="both")],
     }
 
-    def __init__(self, n_epochs=4, bounds=(0.0, 0.95), min_support=1e-3):
+    def __init__(self, n_epochs=4, bounds=(0.0, 0.95), min_support=1e-5):
         self.n_epochs = n_epochs
         self.bounds = bounds
         self.min_support = min_support
