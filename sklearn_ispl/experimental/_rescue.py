@@ -13,6 +13,12 @@ it confidently within a few epochs or the refine model rules its label out:
 the unfiltered model's highest probability of its label over its
 ``n_epochs`` epochs must lie within ``[low, high)`` and the refine model's
 support for the label must be at least ``min_support``.
+
+One by one, a near-certain contradiction is as likely a clean sample of a
+look-alike class as poison, so the default gate keeps out only the most
+extreme ones and leaves the rest to the group decision listed after the
+rescue, which takes back the groups of contradictions that look like poison
+(:mod:`sklearn_ispl.experimental._groups`).
 """
 
 from numbers import Integral, Real
