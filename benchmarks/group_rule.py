@@ -91,9 +91,13 @@ def fit_arrays(X, y, poison):
 
 def decision(a, rule, min_support):
     """The final decision: the rescue with ``min_support``, then the group
-    rule ``(confidence, min_share)``; with the groups it flagged."""
-    back = rescue(a["refine_keep"], a["trace"], a["support"], (0.0, 0.95), min_support)
-    groups, removed = poison_groups(a["y"], a["proba"], *rule, 10, 3.0)
+    rule ``(confidence, min_share)``; with the groups it flagged. The
+    other settings are the stages' defaults."""
+    bounds, stage = Rescue().bounds, GroupDecision()
+    back = rescue(a["refine_keep"], a["trace"], a["support"], bounds, min_support)
+    groups, removed = poison_groups(
+        a["y"], a["proba"], *rule, stage.min_size, stage.min_isolation
+    )
     return back & ~removed, [g for g in groups if g["flagged"]]
 
 
