@@ -63,6 +63,9 @@ class FitState:
     look : ndarray of int or None
         The class each sample looks like to a trigger-blind judge, when one
         ran.
+    flagged : list of (int, int) or None
+        The (label, look) pairs, encoded, of the groups a group decision
+        flagged, when one ran.
     """
 
     data: object
@@ -80,6 +83,7 @@ class FitState:
     proba: np.ndarray = None
     backed: np.ndarray = None
     look: np.ndarray = None
+    flagged: list = None
 
     def seed(self):
         """A fresh seed from the fit's generator."""

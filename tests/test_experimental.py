@@ -13,6 +13,7 @@ from sklearn.base import clone
 from sklearn_ispl.experimental import (
     ExtraStage,
     GroupDecision,
+    GroupTriggerTest,
     Rescue,
     StampedTriggerCheck,
     TriggerBlindJudge,
@@ -47,6 +48,7 @@ def test_every_extra_stage_is_an_experimental_estimator():
         Rescue(),
         StampedTriggerCheck(),
         GroupDecision(),
+        GroupTriggerTest(),
     ):
         assert isinstance(stage, ExtraStage)
         assert "Experimental" in type(stage).__doc__
@@ -55,7 +57,7 @@ def test_every_extra_stage_is_an_experimental_estimator():
 
 def test_blind_judge_narrows_training_and_vetoes(poisoned_digits, plain):
     X, y, _, _ = poisoned_digits
-    judge = TriggerBlindJudge(n_neighbors=10, n_components=15)
+    judge = TriggerBlindJudge(n_neighbors=10, n_components=15, veto=True)
     blind = _linear(extra_stages=[judge, _Recorder()]).fit(X, y)
     fitted, seen = blind.extra_stages_
     assert fitted is not judge and not hasattr(judge, "scores_")
@@ -201,11 +203,17 @@ def test_large_schedule_runs_the_blind_judge(poisoned_digits):
     X, y, _, _ = poisoned_digits
     ispl = _linear(schedule="large", extra_stages=None, partition_samples=1.0)
     ispl.fit(X, y)
-    judge, groups = ispl.extra_stages_
-    assert isinstance(judge, TriggerBlindJudge) and judge.veto
+    judge, groups, test = ispl.extra_stages_
+    # The judge narrows training; its verdict removes samples only through
+    # the group decision, in the labels of the groups it flags.
+    assert isinstance(judge, TriggerBlindJudge) and not judge.veto
     assert isinstance(groups, GroupDecision) and groups.mode == "add"
-    assert not (ispl.keep_mask_ & ~judge.backed_).any()
+    assert isinstance(test, GroupTriggerTest)
+    np.testing.assert_array_equal(
+        ispl.keep_mask_, ispl.refine_keep_mask_ & ~groups.removed_ & ~test.removed_
+    )
     assert ispl.schedule_["schedule"] == "large"
+    assert ispl.schedule_["refiner__keep_ratio"] == 1e-5
 
 
 def test_group_decision_adds_to_or_replaces_the_decision(poisoned_digits):
@@ -249,3 +257,64 @@ def test_group_decision_without_refine_rounds_changes_nothing(poisoned_digits):
     np.testing.assert_array_equal(grouped.keep_mask_, plain.keep_mask_)
     (stage,) = grouped.extra_stages_
     assert stage.groups_ == [] and not stage.removed_.any()
+
+
+def _trigger_data(seed=0):
+    """Three classes of 6x6 images, one bright row each. Label 1 holds a
+    group of class-0 images with a bright corner (the trigger), hidden
+    triggered class-0 images, and its clean images."""
+    from sklearn_ispl._validation import PreparedData
+
+    rng = np.random.RandomState(seed)
+    n = 120
+    look = np.repeat([0, 1, 2], n)
+    X = rng.rand(len(look), 1, 6, 6).astype(np.float32) * 0.3
+    X[np.arange(len(look)), 0, look + 1, :] += 1.0
+    y = look.copy()
+    group = np.zeros(len(y), dtype=bool)
+    group[:30] = True
+    hidden = np.zeros(len(y), dtype=bool)
+    hidden[30:40] = True
+    y[group | hidden] = 1
+    X[group | hidden, 0, 4:, 4:] += 1.5
+    return PreparedData(X, y, 3, (1, 6, 6)), group, hidden
+
+
+def test_group_scores_find_the_groups_trigger_on_the_rest_of_its_label():
+    from sklearn.linear_model import SGDClassifier
+
+    from sklearn_ispl.experimental._group_test import group_scores
+
+    data, group, hidden = _trigger_data()
+    learner = SGDClassifier(loss="log_loss", alpha=1e-3)
+    scores = group_scores(data, learner, group, 0, 5, 0, "cpu")
+    of_label = data.y == 1
+    assert np.isnan(scores[~of_label]).all() and not np.isnan(scores[of_label]).any()
+    # The hidden poison carries the label and the trigger; the label's clean
+    # images carry neither the group's look nor its trigger.
+    clean = of_label & ~group & ~hidden
+    assert scores[hidden].min() >= 0.5
+    assert scores[clean].max() < 0.5
+    assert scores[group].mean() >= 0.5
+
+
+def test_group_trigger_test_removes_only_in_flagged_labels(poisoned_digits, plain):
+    X, y, poison, _ = poisoned_digits
+    loose = dict(confidence=0.3, min_share=0.5, min_size=3)
+    before = _linear(extra_stages=[GroupDecision(**loose)]).fit(X, y)
+    tested = _linear(extra_stages=[GroupDecision(**loose), GroupTriggerTest()])
+    tested.fit(X, y)
+    groups, stage = tested.extra_stages_
+    flagged = np.isin(y, [g["label"] for g in groups.groups_ if g["flagged"]])
+    assert flagged.any()
+    assert np.isnan(stage.scores_[~flagged]).all()
+    assert not np.isnan(stage.scores_[flagged]).any()
+    np.testing.assert_array_equal(stage.removed_, stage.scores_ >= 0.5)
+    np.testing.assert_array_equal(
+        tested.keep_mask_, before.keep_mask_ & ~stage.removed_
+    )
+    # Without a group decision before it there is nothing to test.
+    alone = _linear(extra_stages=[GroupTriggerTest()]).fit(X, y)
+    (lone,) = alone.extra_stages_
+    assert np.isnan(lone.scores_).all()
+    np.testing.assert_array_equal(alone.keep_mask_, plain.keep_mask_)

@@ -10,6 +10,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn_ispl import BoostedComponentVoter, ISPLFilter, SelfTraining
 from sklearn_ispl.experimental import (
     GroupDecision,
+    GroupTriggerTest,
     Rescue,
     StampedTriggerCheck,
     TriggerBlindJudge,
@@ -262,14 +263,19 @@ class TestEstimatorAPI:
         assert paper["weak_learner"]["optimizer"] is torch.optim.SGD
         assert paper["extra_stages"]() == []
 
-    def test_group_decision_acts_last_in_the_default_schedules(self):
+    def test_group_decision_follows_the_stages_that_give_samples_back(self):
         from sklearn_ispl import SCHEDULES
 
         medium = SCHEDULES["medium"]["extra_stages"]()
         large = SCHEDULES["large"]["extra_stages"]()
         assert [type(s) for s in medium] == [Rescue, GroupDecision]
-        assert [type(s) for s in large] == [TriggerBlindJudge, GroupDecision]
-        assert medium[-1].mode == large[-1].mode == "add"
+        # The group trigger test reads the groups the decision flagged.
+        assert [type(s) for s in large] == [
+            TriggerBlindJudge,
+            GroupDecision,
+            GroupTriggerTest,
+        ]
+        assert medium[-1].mode == large[1].mode == "add"
         # Each call builds fresh stages: fits never share fitted state.
         assert SCHEDULES["medium"]["extra_stages"]()[0] is not medium[0]
 
@@ -513,6 +519,8 @@ def test_refine_settings_reach_the_refine_stage(monkeypatch, poisoned_digits):
         ({"extra_stages": [GroupDecision(confidence=1.5)]}, "confidence"),
         ({"extra_stages": [GroupDecision(min_size=0)]}, "min_size"),
         ({"extra_stages": [GroupDecision(min_isolation=0)]}, "min_isolation"),
+        ({"extra_stages": [GroupTriggerTest(n_epochs=0)]}, "n_epochs"),
+        ({"extra_stages": [GroupTriggerTest(threshold=0)]}, "threshold"),
     ],
 )
 def test_bad_nested_settings_are_refused_before_training(params, match, monkeypatch):

@@ -20,6 +20,7 @@ from sklearn_ispl._base import check_device
 from sklearn_ispl._vote import check_components
 from sklearn_ispl.experimental import (
     GroupDecision,
+    GroupTriggerTest,
     Rescue,
     StampedTriggerCheck,
     TriggerBlindJudge,
@@ -72,6 +73,7 @@ STAGES = {
         GroupDecision,
         ["mode", "confidence", "min_share", "min_size", "min_isolation"],
     ),
+    "group_test": (GroupTriggerTest, ["n_epochs", "threshold"]),
 }
 
 

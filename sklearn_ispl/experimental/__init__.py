@@ -19,6 +19,7 @@ the documentation's benchmarks page.
 """
 
 from .._stages import ExtraStage, FitState
+from ._group_test import GroupTriggerTest
 from ._groups import GroupDecision
 from ._judge import TriggerBlindJudge
 from ._rescue import Rescue
@@ -28,6 +29,7 @@ __all__ = [
     "ExtraStage",
     "FitState",
     "GroupDecision",
+    "GroupTriggerTest",
     "Rescue",
     "StampedTriggerCheck",
     "TriggerBlindJudge",

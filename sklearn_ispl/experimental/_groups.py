@@ -56,6 +56,8 @@ class GroupDecision(ExtraStage):
     every sample of that label that the models find more likely to be the
     look class than their label (poison the blend or the trigger pulled
     towards a third class).
+    The flagged groups are left for later stages (a
+    :class:`GroupTriggerTest` reads them).
 
     With ``mode="add"`` these samples are removed from the kept set of the
     stages before it: poison that a rescue gave back, or that the refine
@@ -134,6 +136,7 @@ class GroupDecision(ExtraStage):
             self.min_size,
             self.min_isolation,
         )
+        state.flagged = [(g["label"], g["look"]) for g in groups if g["flagged"]]
         for group in groups:
             group["label"] = state.classes[group["label"]].item()
             group["look"] = state.classes[group["look"]].item()

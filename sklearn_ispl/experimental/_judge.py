@@ -49,9 +49,10 @@ class TriggerBlindJudge(ExtraStage):
     n_components : int, default=20
         Principal components of the projection (capped by the number of
         samples and features).
-    veto : bool, default=True
+    veto : bool, default=False
         Whether a sample is kept only when the judge backs its label. False:
-        the judge only limits what the refine models train on.
+        the judge only limits what the refine models train on. The judge is
+        less accurate than a CNN, so its veto removes many clean samples.
 
     Attributes
     ----------
@@ -69,7 +70,7 @@ class TriggerBlindJudge(ExtraStage):
         "veto": ["boolean"],
     }
 
-    def __init__(self, n_neighbors=15, n_components=20, veto=True):
+    def __init__(self, n_neighbors=15, n_components=20, veto=False):
         self.n_neighbors = n_neighbors
         self.n_components = n_components
         self.veto = veto
