@@ -288,6 +288,7 @@ class ISPLFilter(BaseFilter):
             classes=self.classes_,
             rng=rng,
             device=self.device,
+            n_jobs=self.n_jobs,
             refine_learner=plan["refine_learner"],
             scores=scores,
             vote_keep=vote_keep,

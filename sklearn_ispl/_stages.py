@@ -38,6 +38,8 @@ class FitState:
         The fit's generator; a stage draws its seeds from it.
     device : str
         Torch device of the learners.
+    n_jobs : int or None
+        The filter's ``n_jobs``, for stages that train models side by side.
     refine_learner : estimator or None
         The refine stage's model (None: the default network).
     scores : ndarray
@@ -72,6 +74,7 @@ class FitState:
     classes: np.ndarray
     rng: np.random.RandomState
     device: str
+    n_jobs: object
     refine_learner: object
     scores: np.ndarray
     vote_keep: np.ndarray

@@ -287,7 +287,7 @@ def test_group_scores_find_the_groups_trigger_on_the_rest_of_its_label():
 
     data, group, hidden = _trigger_data()
     learner = SGDClassifier(loss="log_loss", alpha=1e-3)
-    scores = group_scores(data, learner, group, 0, 5, 0, "cpu")
+    scores = group_scores(data, learner, [(group, 0)], 5, 0, "cpu")
     of_label = data.y == 1
     assert np.isnan(scores[~of_label]).all() and not np.isnan(scores[of_label]).any()
     # The hidden poison carries the label and the trigger; the label's clean

@@ -18,7 +18,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
-from .._learners import build_learner
+from .._learners import build_learner, run_tasks
 from .._refine import stratified_folds
 from .._stages import ExtraStage
 
@@ -40,8 +40,10 @@ class GroupTriggerTest(ExtraStage):
     so a hidden poisoned sample taken for a negative in training is still
     read by a model that did not see it. A sample labelled ``t`` is removed
     when its probability of belonging with the group is at least
-    ``threshold``. Without a group decision before it, or when it flagged
-    no group, nothing is trained and nothing changes.
+    ``threshold``. The models train side by side as the filter's ``n_jobs``
+    allows, each with a fixed number of torch threads, so the result does
+    not depend on ``n_jobs``. Without a group decision before it, or when
+    it flagged no group, nothing is trained and nothing changes.
 
     Use it where the refine models may have half learned a trigger: on
     tens of thousands of images, where the poison the vote lets through is
@@ -75,52 +77,69 @@ class GroupTriggerTest(ExtraStage):
         self.threshold = threshold
 
     def after_refine(self, state):
-        scores = np.full(len(state.data), np.nan)
-        for label, look in state.flagged or []:
-            group = (state.data.y == label) & (state.proba.argmax(axis=1) == look)
-            found = group_scores(
-                state.data,
-                state.refine_learner,
-                group,
-                look,
-                self.n_epochs,
-                state.seed(),
-                state.device,
-            )
-            scores = np.fmax(scores, found)
-        self.scores_ = scores
-        self.removed_ = scores >= self.threshold
+        look = state.proba.argmax(axis=1) if state.flagged else None
+        groups = [
+            ((state.data.y == label) & (look == seen), seen)
+            for label, seen in state.flagged or []
+        ]
+        self.scores_ = group_scores(
+            state.data,
+            state.refine_learner,
+            groups,
+            self.n_epochs,
+            state.seed(),
+            state.device,
+            state.n_jobs,
+        )
+        self.removed_ = self.scores_ >= self.threshold
         state.keep = state.keep & ~self.removed_
 
 
-def group_scores(data, learner, group, look, epochs, seed, device):
-    """Each sample's probability of belonging with ``group`` (a boolean mask
-    of samples with one label), NaN outside the group's label.
+def group_scores(data, learner, groups, epochs, seed, device, n_jobs=None):
+    """Each sample's probability of belonging with a group of its label.
 
-    Models are trained to tell the group from the samples labelled ``look``
-    and from the rest of its label, cross-fitted over two stratified folds.
+    ``groups`` is a list of ``(members, look)``: a boolean mask of samples
+    with one label and the class they look like. For each group, models are
+    trained to tell it from the samples labelled ``look`` and from the rest
+    of its label, cross-fitted over two stratified folds; the models train
+    side by side as :func:`run_tasks` allows (``n_jobs`` workers). Returns
+    the highest probability over each sample's groups, NaN for samples of
+    labels with no group.
     """
-    label = int(data.y[np.flatnonzero(group)[0]])
-    of_label = data.y == label
-    rest = of_label & ~group
-    target = group.astype(np.int64)
-    rows = np.flatnonzero(group | rest | (data.y == look))
     rng = np.random.RandomState(seed)
-    fold_of = np.full(len(data), -1)
-    # Strata: the group, the rest of its label, the look class.
-    fold_of[rows] = stratified_folds(target[rows] + 2 * rest[rows], 2, rng)
-    binary = replace(data, y=target, n_classes=2)
+    tasks, judged = [], []
+    for members, look in groups:
+        label = int(data.y[np.flatnonzero(members)[0]])
+        of_label = data.y == label
+        rest = of_label & ~members
+        target = members.astype(np.int64)
+        rows = np.flatnonzero(members | rest | (data.y == look))
+        fold_of = np.full(len(data), -1)
+        # Strata: the group, the rest of its label, the look class.
+        fold_of[rows] = stratified_folds(target[rows] + 2 * rest[rows], 2, rng)
+        binary = replace(data, y=target, n_classes=2)
+        for k in range(2):
+            train = rows[fold_of[rows] != k]
+            positives = train[target[train] == 1]
+            # The members are few beside their negatives: repeated, they make
+            # a third of what a model sees, so that it learns them at all.
+            repeats = max(1, round((len(train) - len(positives)) / len(positives) / 2))
+            seen = np.concatenate([train] + [positives] * (repeats - 1))
+            read = np.flatnonzero(of_label & (fold_of == k))
+            seed_k = rng.randint(np.iinfo(np.int32).max)
+            tasks.append((learner, binary, seed_k, device, seen, epochs, read))
+            judged.append(read)
     scores = np.full(len(data), np.nan)
-    for k in range(2):
-        train = rows[fold_of[rows] != k]
-        members = train[target[train] == 1]
-        # The members are few beside their negatives: repeated, they make a
-        # third of what the model sees, so it learns them at all.
-        negatives = len(train) - len(members)
-        repeats = max(1, round(negatives / max(len(members), 1) / 2))
-        seed = rng.randint(np.iinfo(np.int32).max)
-        model = build_learner(learner, binary, seed, device)
-        model.fit_epochs(np.concatenate([train] + [members] * (repeats - 1)), epochs)
-        judged = np.flatnonzero(of_label & (fold_of == k))
-        scores[judged] = model.predict_proba(judged)[:, 1]
+    for read, proba in zip(
+        judged, run_tasks(_fit_and_read, tasks, n_jobs), strict=True
+    ):
+        scores[read] = np.fmax(scores[read], proba)
     return scores
+
+
+def _fit_and_read(learner, data, seed, device, rows, epochs, read):
+    """Train a fresh copy of ``learner`` on ``rows``; the probability of the
+    group for the rows ``read``."""
+    model = build_learner(learner, data, seed, device)
+    model.fit_epochs(rows, epochs)
+    return model.predict_proba(read)[:, 1]
