@@ -1,0 +1,119 @@
+"""The ``large`` schedule's final decision, read from one fit per scenario.
+
+Fits ``ISPLFilter(random_state=0)`` (the ``large`` schedule on 60,000
+images) on each scenario. The refine models' probabilities do not depend on
+the final keep rule, the judge's veto or the stages after them, so one fit
+gives the poison kept (FN) and the clean samples removed (FP) of each of
+these decisions:
+
+- ``default``: the fit's own decision (``keep_mask_``);
+- ``no_test``: the same without the group trigger test;
+- ``earlier``: the decision ``large`` made before the group trigger test:
+  the refine stage's relaxed rule at ``keep_ratio=0.3`` and the
+  trigger-blind judge's veto on every label, then the group decision;
+- ``veto_in_flagged``: the default with the judge's veto applied in the
+  labels of the flagged groups only.
+
+``--final`` trains the benchmark's final classifier on the decisions named
+by ``--final-on`` and reports clean accuracy C and attack success A.
+Scenarios are ``paper:I`` or ``robust:I``.
+
+Usage::
+
+    python benchmarks/large_rule.py --n-train 60000 \\
+        --scenarios robust:20 robust:12 robust:3 robust:19 paper:20 \\
+        --final --final-on no_test earlier veto_in_flagged \\
+        --out benchmarks/results/large_rule/60k.json
+"""
+
+import argparse
+
+import numpy as np
+from disagreements import final_scores, load
+from group_modes import scenario_data
+from stages import counts, run_record, save_result
+
+from sklearn_ispl import ISPLFilter
+from sklearn_ispl.benchmark import get_profile
+from sklearn_ispl.benchmark._results import _git_commit
+from sklearn_ispl.cli import _add_threads, _set_threads
+from sklearn_ispl.experimental import GroupDecision, TriggerBlindJudge
+
+DECISIONS = ("default", "no_test", "earlier", "veto_in_flagged")
+
+
+def scenario(name, profile, n_train):
+    """``(scenario, (X_p, y_p, poison), (X_test, y_test))`` of a name."""
+    suite, key = name.split(":", 1)
+    if suite == "paper":
+        _, sc, (X_p, y_p, ids), test = load(profile.name, "paper", int(key), n_train)
+        return sc, (X_p, y_p, ids >= 0), test
+    if suite == "robust":
+        return scenario_data(key, profile, n_train)
+    raise SystemExit(f"unknown scenario {name!r}")
+
+
+def decisions(ispl, y):
+    """Every decision of the module docstring, from one filter fitted on
+    labels ``y``."""
+    stages = {type(s): s for s in ispl.extra_stages_}
+    judge = stages[TriggerBlindJudge]
+    groups = stages[GroupDecision]
+    relaxed = ispl.refine_scores_ >= 0.3 * ispl.refine_proba_.max(axis=1)
+    flagged = np.isin(y, [g["label"] for g in groups.groups_ if g["flagged"]])
+    return {
+        "default": ispl.keep_mask_,
+        "no_test": ispl.refine_keep_mask_ & ~groups.removed_,
+        "earlier": relaxed & judge.backed_ & ~groups.removed_,
+        "veto_in_flagged": ispl.keep_mask_ & ~(flagged & ~judge.backed_),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("--n-train", type=int, default=60000)
+    parser.add_argument("--scenarios", nargs="+", required=True)
+    parser.add_argument("--n-jobs", type=int, default=None)
+    parser.add_argument("--final", action="store_true")
+    parser.add_argument("--final-on", nargs="+", default=[], choices=DECISIONS)
+    _add_threads(parser)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    _set_threads(parser, args.threads)
+    profile = get_profile(args.profile, n_train=args.n_train)
+    result = None
+    for name in args.scenarios:
+        sc, (X_p, y_p, poison), (X_test, y_test) = scenario(name, profile, args.n_train)
+        if result is None:
+            result = run_record("large_rule.py", argv, {}, poison)
+            result["scenarios"] = {}
+        ispl = ISPLFilter(random_state=0, n_jobs=args.n_jobs).fit(X_p, y_p)
+        masks = decisions(ispl, y_p)
+        entry = {
+            "schedule": ispl.schedule_["schedule"],
+            "n_poison": int(poison.sum()),
+            "stage_times": {k: round(v, 1) for k, v in ispl.stage_times_.items()},
+            "decisions": {k: counts(m, poison) for k, m in masks.items()},
+        }
+        if args.final:
+            chosen = {"default": masks["default"]}
+            chosen.update({k: masks[k] for k in args.final_on})
+            entry["final_classifier"] = final_scores(
+                profile, sc, X_p, y_p, chosen, X_test, y_test
+            )
+        result["scenarios"][name] = entry
+        commit, dirty = _git_commit()
+        result["runs"].append(
+            {"scenario": name, "git_commit": commit, "git_dirty": dirty}
+        )
+        save_result(args.out, result)
+        line = " ".join(
+            f"{k} {v['FN']}/{v['FP']}" for k, v in entry["decisions"].items()
+        )
+        print(f"{name}: {line}", flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    main()
