@@ -14,6 +14,10 @@ and the clean samples removed (FP) of the filter's final decision:
   groups it flags that are mostly clean samples;
 - the rescue's ``min_support`` under each group rule.
 
+``--group-test`` also reads the default decision followed by a
+:class:`GroupTriggerTest` (trained on the scenario's data with the refine
+stage's network) and reports its FN and FP as ``group_test``.
+
 ``--final`` trains the benchmark's final classifier on the decisions named
 by ``--final-on`` (``group@min_support``, e.g. ``0.997/0.5@1e-05``) and
 reports clean accuracy C and attack success A. Scenarios are ``paper:I``,
@@ -41,10 +45,14 @@ from group_modes import LOOKALIKE, scenario_data
 from stages import counts, run_record, save_result
 
 from sklearn_ispl import ISPLFilter
+from sklearn_ispl._images import infer_layout
+from sklearn_ispl._schedules import SCHEDULES, _default_learner
+from sklearn_ispl._validation import prepare_data
 from sklearn_ispl.benchmark import get_profile
 from sklearn_ispl.benchmark._results import _git_commit
 from sklearn_ispl.cli import _add_threads, _set_threads
-from sklearn_ispl.experimental import GroupDecision, Rescue
+from sklearn_ispl.experimental import GroupDecision, GroupTriggerTest, Rescue
+from sklearn_ispl.experimental._group_test import group_scores
 from sklearn_ispl.experimental._groups import poison_groups
 from sklearn_ispl.experimental._rescue import rescue
 
@@ -101,6 +109,20 @@ def decision(a, rule, min_support):
     return back & ~removed, [g for g in groups if g["flagged"]]
 
 
+def with_group_test(a, X, keep, flagged):
+    """``keep`` less what a default :class:`GroupTriggerTest` removes after
+    the groups ``flagged``, with the ``medium`` schedule's refine network."""
+    stage = GroupTriggerTest()
+    data = prepare_data(X, a["y"], a["proba"].shape[1], infer_layout(X.shape))
+    learner = _default_learner(SCHEDULES["medium"]["refine_learner"], data)
+    look = a["proba"].argmax(axis=1)
+    groups = [
+        ((a["y"] == g["label"]) & (look == g["look"]), g["look"]) for g in flagged
+    ]
+    scores = group_scores(data, learner, groups, stage.n_epochs, 0, "cpu")
+    return keep & ~(scores >= stage.threshold)
+
+
 def clean_flags(a, flagged):
     """Flagged groups of which under a third is poison."""
     look = a["proba"].argmax(axis=1)
@@ -120,6 +142,7 @@ def main(argv=None):
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--scenarios", nargs="+", required=True)
     parser.add_argument("--arrays", default=None, help="folder of saved fits")
+    parser.add_argument("--group-test", action="store_true")
     parser.add_argument("--final", action="store_true")
     parser.add_argument("--final-on", nargs="+", default=[])
     _add_threads(parser)
@@ -172,6 +195,12 @@ def main(argv=None):
                 for m in tot:
                     tot[m] += grid[k][m]
         entry["grid"] = grid
+        if args.group_test:
+            keep, flagged = decision(a, defaults, Rescue().min_support)
+            entry["group_test"] = counts(with_group_test(a, X_p, keep, flagged), poison)
+            tot = totals.setdefault("group_test", {"FN": 0, "FP": 0})
+            for m in tot:
+                tot[m] += entry["group_test"][m]
         if args.final:
             chosen = {"no_defense": None, **{k: masks[k] for k in args.final_on}}
             entry["final_classifier"] = final_scores(
@@ -190,9 +219,8 @@ def main(argv=None):
         )
         print(f"{name}: {line}", flush=True)
     for k, tot in totals.items():
-        print(
-            f"{k:>18}: FN {tot['FN']}, FP {tot['FP']}, clean flags {tot['clean_flags']}"
-        )
+        flags = tot.get("clean_flags", "-")
+        print(f"{k:>18}: FN {tot['FN']}, FP {tot['FP']}, clean flags {flags}")
     return result
 
 
