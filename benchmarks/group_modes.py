@@ -41,13 +41,12 @@ from dataclasses import replace
 
 import numpy as np
 from disagreements import final_scores, load
-from stages import counts, run_record, save_result
+from stages import counts, run_record, save_scenario
 
 from sklearn_ispl import SCHEDULES, ISPLFilter
 from sklearn_ispl._schedules import resolve_schedule_name
 from sklearn_ispl.attacks import BlendedBackdoorAttack, VaryingBackdoorAttack
 from sklearn_ispl.benchmark import _load_data, get_profile
-from sklearn_ispl.benchmark._results import _git_commit
 from sklearn_ispl.benchmark._scenarios import RobustScenario
 from sklearn_ispl.cli import _add_threads, _set_threads
 from sklearn_ispl.experimental import ExtraStage, GroupDecision, TriggerBlindJudge
@@ -184,12 +183,7 @@ def main(argv=None):
                 masks = {k: v for k, v in masks.items() if k in args.final_on}
             scores = final_scores(profile, scenario, X_p, y_p, masks, X_test, y_test)
             entry["final_classifier"] = scores
-        result["scenarios"][name] = entry
-        commit, dirty = _git_commit()
-        result["runs"].append(
-            {"scenario": name, "git_commit": commit, "git_dirty": dirty}
-        )
-        save_result(args.out, result)
+        save_scenario(args.out, result, name, entry)
         n_clean = len(poison) - int(poison.sum())
         for k, c in entry["decisions"].items():
             final = entry.get("final_classifier", {}).get(k, {})

@@ -42,14 +42,13 @@ import time
 import numpy as np
 from disagreements import final_scores, load
 from group_modes import LOOKALIKE, scenario_data
-from stages import counts, run_record, save_result
+from stages import counts, run_record, save_scenario
 
 from sklearn_ispl import ISPLFilter
 from sklearn_ispl._images import infer_layout
 from sklearn_ispl._schedules import SCHEDULES, _default_learner
 from sklearn_ispl._validation import prepare_data
 from sklearn_ispl.benchmark import get_profile
-from sklearn_ispl.benchmark._results import _git_commit
 from sklearn_ispl.cli import _add_threads, _set_threads
 from sklearn_ispl.experimental import GroupDecision, GroupTriggerTest, Rescue
 from sklearn_ispl.experimental._group_test import group_scores
@@ -206,13 +205,8 @@ def main(argv=None):
             entry["final_classifier"] = final_scores(
                 profile, sc, X_p, y_p, chosen, X_test, y_test
             )
-        result["scenarios"][name] = entry
-        commit, dirty = _git_commit()
-        result["runs"].append(
-            {"scenario": name, "git_commit": commit, "git_dirty": dirty}
-        )
         result["totals"] = totals
-        save_result(args.out, result)
+        save_scenario(args.out, result, name, entry)
         line = " ".join(
             f"{k}: {grid[k]['FN']}/{grid[k]['FP']}"
             for k in (key((0.97, 0.7), 1e-3), key(defaults, Rescue().min_support))

@@ -31,11 +31,10 @@ import argparse
 import numpy as np
 from disagreements import final_scores, load
 from group_modes import scenario_data
-from stages import counts, run_record, save_result
+from stages import counts, run_record, save_scenario
 
 from sklearn_ispl import ISPLFilter
 from sklearn_ispl.benchmark import get_profile
-from sklearn_ispl.benchmark._results import _git_commit
 from sklearn_ispl.cli import _add_threads, _set_threads
 from sklearn_ispl.experimental import GroupDecision, TriggerBlindJudge
 
@@ -102,12 +101,7 @@ def main(argv=None):
             entry["final_classifier"] = final_scores(
                 profile, sc, X_p, y_p, chosen, X_test, y_test
             )
-        result["scenarios"][name] = entry
-        commit, dirty = _git_commit()
-        result["runs"].append(
-            {"scenario": name, "git_commit": commit, "git_dirty": dirty}
-        )
-        save_result(args.out, result)
+        save_scenario(args.out, result, name, entry)
         line = " ".join(
             f"{k} {v['FN']}/{v['FP']}" for k, v in entry["decisions"].items()
         )

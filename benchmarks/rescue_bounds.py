@@ -30,11 +30,10 @@ import os
 import time
 
 from disagreements import load
-from stages import counts, run_record, save_result
+from stages import counts, run_record, save_scenario
 
 from sklearn_ispl import SCHEDULES, ISPLFilter
 from sklearn_ispl._schedules import resolve_schedule_name
-from sklearn_ispl.benchmark._results import _git_commit
 from sklearn_ispl.cli import _add_threads, _set_threads
 from sklearn_ispl.experimental import GroupDecision, Rescue, TriggerBlindJudge
 from sklearn_ispl.experimental._rescue import rescue
@@ -128,18 +127,14 @@ def main(argv=None):
         tic = time.perf_counter()
         ispl = fit(X_p, y_p, args.seed, args.epochs)
         grid_counts, why = decisions(ispl, grid, args.lows, poison)
-        result["scenarios"][name] = {
+        entry = {
             "fit_seconds": round(time.perf_counter() - tic, 1),
             "n_poison": int(poison.sum()),
             "refine": counts(ispl.refine_keep_mask_, poison),
             "decisions": grid_counts,
             "removed_because": why,
         }
-        commit, dirty = _git_commit()
-        result["runs"].append(
-            {"scenario": name, "git_commit": commit, "git_dirty": dirty}
-        )
-        save_result(args.out, result)
+        save_scenario(args.out, result, name, entry)
         line = ", ".join(f"{k}: {c['FN']}/{c['FP']}" for k, c in grid_counts.items())
         print(f"{name} (FN/FP) {line}", flush=True)
     return result

@@ -137,6 +137,15 @@ def run_record(script, argv, params, poison):
     }
 
 
+def save_scenario(out, result, name, entry):
+    """Record ``entry`` as scenario ``name`` of ``result``, with the commit it
+    ran at, and write ``result`` to ``out`` (see :func:`save_result`)."""
+    result["scenarios"][name] = entry
+    commit, dirty = _git_commit()
+    result["runs"].append({"scenario": name, "git_commit": commit, "git_dirty": dirty})
+    save_result(out, result)
+
+
 def save_result(out, result):
     """Write ``result`` as JSON to ``out`` (None: nowhere), creating its folder;
     atomically, so a run stopped mid-write leaves the previous file."""

@@ -204,8 +204,8 @@ def test_large_schedule_runs_the_blind_judge(poisoned_digits):
     ispl = _linear(schedule="large", extra_stages=None, partition_samples=1.0)
     ispl.fit(X, y)
     judge, groups, test = ispl.extra_stages_
-    # The judge narrows training; its verdict removes samples only through
-    # the group decision, in the labels of the groups it flags.
+    # The judge narrows training and vetoes nothing; the group decision and
+    # the group trigger test decide after the refine stage.
     assert isinstance(judge, TriggerBlindJudge) and not judge.veto
     assert isinstance(groups, GroupDecision) and groups.mode == "add"
     assert isinstance(test, GroupTriggerTest)

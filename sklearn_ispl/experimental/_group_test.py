@@ -77,11 +77,13 @@ class GroupTriggerTest(ExtraStage):
         self.threshold = threshold
 
     def after_refine(self, state):
-        look = state.proba.argmax(axis=1) if state.flagged else None
-        groups = [
-            ((state.data.y == label) & (look == seen), seen)
-            for label, seen in state.flagged or []
-        ]
+        groups = []
+        if state.flagged:
+            look = state.proba.argmax(axis=1)
+            groups = [
+                ((state.data.y == label) & (look == seen), seen)
+                for label, seen in state.flagged
+            ]
         self.scores_ = group_scores(
             state.data,
             state.refine_learner,
