@@ -241,7 +241,9 @@ class TestEndToEnd:
         run = results["runs"][0]
         assert run["command"] == "test run"
         assert "git_commit" in run
-        assert {"cpu_count", "torch"} <= set(run["machine"])
+        assert {"cpu_count", "torch", "cpu_model"} <= set(run["machine"])
+        # Whether the weak learners ran in bfloat16: speed results depend on it.
+        assert isinstance(run["machine"]["native_bfloat16"], bool)
         assert results["profile"]["name"] == "smoke"
         assert results["profile"]["defense_params"]["isplfilter"]["n_runs"] == 1
         assert 0 < results["clean_training"]["C"] <= 1

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._learners import native_bfloat16
 from ._defenses import parse_defense_params
 
 #: Version of the layout of ``results.json``. A file of the robust suite
@@ -118,6 +119,11 @@ def _machine(device):
         "scikit-learn": sklearn.__version__,
         "torch": torch.__version__,
         "device": device,
+        "cpu_model": _cpu_model(),
+        # Whether the weak learners' ``precision="auto"`` ran in bfloat16,
+        # which changes the defense's cost beside the float32 final
+        # classifier: speed ratios from two machines compare only with it.
+        "native_bfloat16": _bfloat16(device),
     }
     if hasattr(os, "getloadavg"):
         # Timings on a shared machine mean little without its load.
@@ -125,6 +131,30 @@ def _machine(device):
     if str(device).startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return info
+
+
+def _bfloat16(device):
+    """Whether ``device`` computes bfloat16 natively; None for a CUDA device
+    this machine lacks."""
+    kind = str(device).split(":", 1)[0]
+    if kind == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            return None
+    return native_bfloat16(kind)
+
+
+def _cpu_model():
+    """The processor's name as the operating system reports it, or None."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
 
 
 def _profile_record(profile):
