@@ -35,7 +35,9 @@ LARGE_SETS = {
 }
 
 SPEED_SETS = {
-    "default.json": "``ISPLFilter()`` (``auto``)",
+    "default.json": "``ISPLFilter()`` (``auto``), bfloat16 networks",
+    "default-float32.json": "``ISPLFilter()`` (``auto``), float32: a CPU "
+    "without bfloat16 units",
 }
 
 
