@@ -298,6 +298,24 @@ def test_group_scores_find_the_groups_trigger_on_the_rest_of_its_label():
     assert scores[group].mean() >= 0.5
 
 
+def test_group_scores_read_the_look_class_on_request():
+    from sklearn.linear_model import SGDClassifier
+
+    from sklearn_ispl.experimental._group_test import group_scores
+
+    data, group, hidden = _trigger_data()
+    learner = SGDClassifier(loss="log_loss", alpha=1e-3)
+    plain = group_scores(data, learner, [(group, 0)], 5, 0, "cpu")
+    scores = group_scores(data, learner, [(group, 0)], 5, 0, "cpu", read_look=True)
+    look, of_label = data.y == 0, data.y == 1
+    assert not np.isnan(scores[look | of_label]).any()
+    assert np.isnan(scores[~(look | of_label)]).all()
+    # The same models: reading more samples changes no label's score.
+    np.testing.assert_array_equal(scores[of_label], plain[of_label])
+    # The look class shares the group's look but not its trigger.
+    assert scores[look].max() < 0.5
+
+
 def test_group_trigger_test_removes_only_in_flagged_labels(poisoned_digits, plain):
     X, y, poison, _ = poisoned_digits
     loose = dict(confidence=0.3, min_share=0.5, min_size=3)

@@ -97,7 +97,9 @@ class GroupTriggerTest(ExtraStage):
         state.keep = state.keep & ~self.removed_
 
 
-def group_scores(data, learner, groups, epochs, seed, device, n_jobs=None):
+def group_scores(
+    data, learner, groups, epochs, seed, device, n_jobs=None, read_look=False
+):
     """Each sample's probability of belonging with a group of its label.
 
     ``groups`` is a list of ``(members, look)``: a boolean mask of samples
@@ -106,7 +108,10 @@ def group_scores(data, learner, groups, epochs, seed, device, n_jobs=None):
     of its label, cross-fitted over two stratified folds; the models train
     side by side as :func:`run_tasks` allows (``n_jobs`` workers). Returns
     the highest probability over each sample's groups, NaN for samples of
-    labels with no group.
+    labels with no group. With ``read_look=True`` the models also read the
+    held-out samples labelled ``look``: how well a group is told apart from
+    the class it looks like, which a trigger makes easy and a look-alike
+    resemblance hard.
     """
     rng = np.random.RandomState(seed)
     tasks, judged = [], []
@@ -127,7 +132,8 @@ def group_scores(data, learner, groups, epochs, seed, device, n_jobs=None):
             # a third of what a model sees, so that it learns them at all.
             repeats = max(1, round((len(train) - len(positives)) / len(positives) / 2))
             seen = np.concatenate([train] + [positives] * (repeats - 1))
-            read = np.flatnonzero(of_label & (fold_of == k))
+            readable = of_label | (data.y == look) if read_look else of_label
+            read = np.flatnonzero(readable & (fold_of == k))
             seed_k = rng.randint(np.iinfo(np.int32).max)
             tasks.append((learner, binary, seed_k, device, seen, epochs, read))
             judged.append(read)

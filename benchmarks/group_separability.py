@@ -1,0 +1,138 @@
+"""How well each disagreement group is told apart from its look class.
+
+Fits ``ISPLFilter(random_state=0)`` on each scenario and, for the largest
+(label, look) groups of its group decision, runs the group trigger test's
+cross-fitted models (``group_scores`` with ``read_look=True``, the refine
+learner of the fit's schedule). For each group it records the poisoned
+members, whether the group decision flagged it, its share and isolation,
+and on held-out samples: the share of members the models place with the
+group (p >= 0.5), the share of the look class and of the rest of the label
+they place with it, and the ROC AUC of members against the look class and
+against the rest of the label. A trigger sets poison apart from the class
+it looks like; a look-alike resemblance does not. This measures that as a
+possible flag; the filter does not use it.
+
+Usage::
+
+    python benchmarks/group_separability.py --n-train 60000 \\
+        --scenarios robust:4 --groups 12 \\
+        --out benchmarks/results/group_separability/60k-float32.json
+    python benchmarks/group_separability.py --scenarios robust:5 robust:1 \\
+        --groups 16 --out benchmarks/results/group_separability/quick-float32.json
+"""
+
+import argparse
+
+import numpy as np
+from large_rule import scenario
+from sklearn.metrics import roc_auc_score
+from stages import run_record, save_scenario
+
+from sklearn_ispl import ISPLFilter
+from sklearn_ispl._schedules import resolve_settings
+from sklearn_ispl._validation import prepare_data
+from sklearn_ispl.benchmark import get_profile
+from sklearn_ispl.cli import _add_threads, _set_threads
+from sklearn_ispl.experimental import GroupDecision
+from sklearn_ispl.experimental._group_test import group_scores
+
+
+def separability(scores, members, look, rest):
+    """The held-out statistics of one group's scores (see the docstring)."""
+
+    def auc(negatives):
+        if not negatives.any():
+            return None
+        truth = np.r_[np.ones(members.sum()), np.zeros(negatives.sum())]
+        return float(roc_auc_score(truth, np.r_[scores[members], scores[negatives]]))
+
+    return {
+        "member_recall": float(np.mean(scores[members] >= 0.5)),
+        "look_placed": float(np.mean(scores[look] >= 0.5)),
+        "rest_placed": float(np.mean(scores[rest] >= 0.5)) if rest.any() else None,
+        "auc_look": auc(look),
+        "auc_rest": auc(rest),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("--n-train", type=int, default=None)
+    parser.add_argument("--scenarios", nargs="+", required=True)
+    parser.add_argument("--groups", type=int, default=12, help="largest groups")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--n-jobs", type=int, default=2)
+    _add_threads(parser)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    _set_threads(parser, args.threads)
+    profile = get_profile(args.profile, n_train=args.n_train)
+    result = None
+    for name in args.scenarios:
+        _, (X, y, poison), _ = scenario(name, profile, args.n_train)
+        if result is None:
+            result = run_record("group_separability.py", argv, {}, poison)
+            result["scenarios"] = {}
+        ispl = ISPLFilter(random_state=0, n_jobs=args.n_jobs).fit(X, y)
+        found = [s for s in ispl.extra_stages_ if isinstance(s, GroupDecision)]
+        if not found:
+            raise SystemExit(
+                f"the {ispl.schedule_['schedule']!r} schedule has no group "
+                "decision: there are no groups to measure"
+            )
+        (decision,) = found
+        # The data as the filter prepared it (its labels are 0..9 already).
+        data = prepare_data(
+            X,
+            np.asarray(y, dtype=np.int64),
+            len(ispl.classes_),
+            ispl.input_layout_,
+            ispl.image_shape,
+        )
+        learner = resolve_settings(ispl, data)["refine_learner"]
+        look_of = ispl.refine_proba_.argmax(axis=1)
+        rows = []
+        for group in decision.groups_[: args.groups]:
+            label, look = group["label"], group["look"]
+            members = (y == label) & (look_of == look)
+            scores = group_scores(
+                data,
+                learner,
+                [(members, look)],
+                args.epochs,
+                0,
+                "cpu",
+                args.n_jobs,
+                read_look=True,
+            )
+            row = {
+                "label": int(label),
+                "look": int(look),
+                "size": int(members.sum()),
+                "poisoned_members": int((members & poison).sum()),
+                "flagged": bool(group["flagged"]),
+                "share": float(group["share"]),
+                "isolation": float(group["isolation"]),
+                **separability(scores, members, y == look, (y == label) & ~members),
+            }
+            rows.append(row)
+            print(
+                f"{name} ({label},{look}) size {row['size']} poison "
+                f"{row['poisoned_members']}: recall {row['member_recall']:.2f} "
+                f"AUC look {row['auc_look']:.4f} rest {row['auc_rest']:.4f}",
+                flush=True,
+            )
+        entry = {
+            "schedule": ispl.schedule_["schedule"],
+            "n_poison": int(poison.sum()),
+            "FN": int((ispl.keep_mask_ & poison).sum()),
+            "FP": int((~ispl.keep_mask_ & ~poison).sum()),
+            "groups": rows,
+        }
+        save_scenario(args.out, result, name, entry)
+    return result
+
+
+if __name__ == "__main__":
+    main()
