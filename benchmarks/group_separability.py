@@ -21,18 +21,14 @@ Usage::
         --groups 16 --out benchmarks/results/group_separability/quick-float32.json
 """
 
-import argparse
-
 import numpy as np
-from large_rule import scenario
+from large_rule import parse_scenarios_args, scenario, scenarios_parser
 from sklearn.metrics import roc_auc_score
 from stages import run_record, save_scenario
 
 from sklearn_ispl import ISPLFilter
 from sklearn_ispl._schedules import resolve_settings
 from sklearn_ispl._validation import prepare_data
-from sklearn_ispl.benchmark import get_profile
-from sklearn_ispl.cli import _add_threads, _set_threads
 from sklearn_ispl.experimental import GroupDecision
 from sklearn_ispl.experimental._group_test import group_scores
 
@@ -56,18 +52,10 @@ def separability(scores, members, look, rest):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="quick")
-    parser.add_argument("--n-train", type=int, default=None)
-    parser.add_argument("--scenarios", nargs="+", required=True)
+    parser = scenarios_parser(__doc__, n_jobs=2)
     parser.add_argument("--groups", type=int, default=12, help="largest groups")
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--n-jobs", type=int, default=2)
-    _add_threads(parser)
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args(argv)
-    _set_threads(parser, args.threads)
-    profile = get_profile(args.profile, n_train=args.n_train)
+    args, profile = parse_scenarios_args(parser, argv)
     result = None
     for name in args.scenarios:
         _, (X, y, poison), _ = scenario(name, profile, args.n_train)

@@ -68,19 +68,33 @@ def decisions(ispl, y):
     }
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def scenarios_parser(doc, n_train=None, n_jobs=None):
+    """An argument parser for a script run on named scenarios (``--profile``,
+    ``--n-train``, ``--scenarios``, ``--n-jobs``); finish it with
+    :func:`parse_scenarios_args`."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--profile", default="quick")
-    parser.add_argument("--n-train", type=int, default=60000)
+    parser.add_argument("--n-train", type=int, default=n_train)
     parser.add_argument("--scenarios", nargs="+", required=True)
-    parser.add_argument("--n-jobs", type=int, default=None)
-    parser.add_argument("--final", action="store_true")
-    parser.add_argument("--final-on", nargs="+", default=[], choices=DECISIONS)
+    parser.add_argument("--n-jobs", type=int, default=n_jobs)
+    return parser
+
+
+def parse_scenarios_args(parser, argv):
+    """Add ``--threads`` and ``--out``, parse ``argv`` and apply the thread
+    setting; returns ``(args, profile)``."""
     _add_threads(parser)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     _set_threads(parser, args.threads)
-    profile = get_profile(args.profile, n_train=args.n_train)
+    return args, get_profile(args.profile, n_train=args.n_train)
+
+
+def main(argv=None):
+    parser = scenarios_parser(__doc__, n_train=60000)
+    parser.add_argument("--final", action="store_true")
+    parser.add_argument("--final-on", nargs="+", default=[], choices=DECISIONS)
+    args, profile = parse_scenarios_args(parser, argv)
     result = None
     for name in args.scenarios:
         sc, (X_p, y_p, poison), (X_test, y_test) = scenario(name, profile, args.n_train)
