@@ -32,9 +32,8 @@ QUICK_SETS = {
 LARGE_SETS = {
     "large-paper": "bfloat16",
     "large-robust": "bfloat16",
-    "large-robust-heldout": "bfloat16, held out",
-    "large-paper-float32": "float32",
-    "large-robust-float32": "float32",
+    "float32/large-paper": "float32",
+    "float32/large-robust": "float32",
 }
 
 SPEED_SETS = {
@@ -269,11 +268,12 @@ def _large_bench_rows():
     """One row per scenario of the 60,000-image benchmark runs."""
     rows = []
     for path, name, record, run in _large_bench_records():
+        machine = LARGE_SETS[path.parent.relative_to(RESULTS).as_posix()]
         attacked = record["n_poison"] > 0
         no_defense = record["no_defense"]
         rows.append(
             [
-                f"``{name}`` ({LARGE_SETS[path.parent.name]})",
+                f"``{name}`` ({machine})",
                 f"{record['n_poison']:,}",
                 f"{_pct(no_defense['C'])} / {_pct(no_defense.get('A'))}"
                 if attacked
