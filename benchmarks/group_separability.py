@@ -1,16 +1,17 @@
 """How well each disagreement group is told apart from its look class.
 
-Fits ``ISPLFilter(random_state=0)`` on each scenario and, for the largest
-(label, look) groups of its group decision, runs the group trigger test's
-cross-fitted models (``group_scores`` with ``read_look=True``, the refine
-learner of the fit's schedule). For each group it records the poisoned
-members, whether the group decision flagged it, its share and isolation,
-and on held-out samples: the share of members the models place with the
-group (p >= 0.5), the share of the look class and of the rest of the label
-they place with it, and the ROC AUC of members against the look class and
-against the rest of the label. A trigger sets poison apart from the class
-it looks like; a look-alike resemblance does not. This measures that as a
-possible flag; the filter does not use it.
+Fits ``ISPLFilter(random_state=seed)`` on each scenario and, for the largest
+(label, look) groups of its group decision and optionally its most isolated,
+runs the group trigger test's cross-fitted models (``group_scores`` with
+``read_look=True``, the refine learner of the fit's schedule). For each
+group it records the poisoned members, whether the group decision flagged
+it, its share, isolation and rank by isolation, and on held-out samples: the
+share of members the models place with the group (p >= 0.5), the share of
+the look class and of the rest of the label they place with it, and the ROC
+AUC of members against the look class and against the rest of the label. A
+trigger sets poison apart from the class it looks like; a look-alike
+resemblance does not. This measures that as a possible flag; the filter does
+not use it.
 
 Usage::
 
@@ -54,6 +55,10 @@ def separability(scores, members, look, rest):
 def main(argv=None):
     parser = scenarios_parser(__doc__, n_jobs=2)
     parser.add_argument("--groups", type=int, default=12, help="largest groups")
+    parser.add_argument(
+        "--most-isolated", type=int, default=0, help="also the most isolated groups"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the filter's seed")
     parser.add_argument("--epochs", type=int, default=2)
     args, profile = parse_scenarios_args(parser, argv)
     result = None
@@ -62,7 +67,7 @@ def main(argv=None):
         if result is None:
             result = run_record("group_separability.py", argv, {}, poison)
             result["scenarios"] = {}
-        ispl = ISPLFilter(random_state=0, n_jobs=args.n_jobs).fit(X, y)
+        ispl = ISPLFilter(random_state=args.seed, n_jobs=args.n_jobs).fit(X, y)
         found = [s for s in ispl.extra_stages_ if isinstance(s, GroupDecision)]
         if not found:
             raise SystemExit(
@@ -81,7 +86,12 @@ def main(argv=None):
         learner = resolve_settings(ispl, data)["refine_learner"]
         look_of = ispl.refine_proba_.argmax(axis=1)
         rows = []
-        for group in decision.groups_[: args.groups]:
+        by_isolation = sorted(decision.groups_, key=lambda g: -g["isolation"])
+        for rank, group in enumerate(by_isolation):
+            group["isolation_rank"] = rank
+        chosen = decision.groups_[: args.groups]
+        chosen += [g for g in by_isolation[: args.most_isolated] if g not in chosen]
+        for group in chosen:
             label, look = group["label"], group["look"]
             members = (y == label) & (look_of == look)
             scores = group_scores(
@@ -102,6 +112,7 @@ def main(argv=None):
                 "flagged": bool(group["flagged"]),
                 "share": float(group["share"]),
                 "isolation": float(group["isolation"]),
+                "isolation_rank": group["isolation_rank"],
                 **separability(scores, members, y == look, (y == label) & ~members),
             }
             rows.append(row)
@@ -116,6 +127,7 @@ def main(argv=None):
             "n_poison": int(poison.sum()),
             "FN": int((ispl.keep_mask_ & poison).sum()),
             "FP": int((~ispl.keep_mask_ & ~poison).sum()),
+            "n_groups": len(decision.groups_),
             "groups": rows,
         }
         save_scenario(args.out, result, name, entry)
