@@ -30,7 +30,7 @@ from stages import run_record, save_scenario
 from sklearn_ispl import ISPLFilter
 from sklearn_ispl._schedules import resolve_settings
 from sklearn_ispl._validation import prepare_data
-from sklearn_ispl.experimental import GroupDecision
+from sklearn_ispl.experimental import GroupDecision, TriggerBlindJudge
 from sklearn_ispl.experimental._group_test import group_scores
 
 
@@ -84,6 +84,7 @@ def main(argv=None):
             ispl.image_shape,
         )
         learner = resolve_settings(ispl, data)["refine_learner"]
+        judges = [s for s in ispl.extra_stages_ if isinstance(s, TriggerBlindJudge)]
         look_of = ispl.refine_proba_.argmax(axis=1)
         rows = []
         by_isolation = sorted(decision.groups_, key=lambda g: -g["isolation"])
@@ -113,6 +114,11 @@ def main(argv=None):
                 "share": float(group["share"]),
                 "isolation": float(group["isolation"]),
                 "isolation_rank": group["isolation_rank"],
+                # How many members a trigger-blind view also takes for the look
+                # class (poison: most; a clean group unlike its look: few).
+                "judge_look_share": (
+                    float(np.mean(judges[0].look_[members] == look)) if judges else None
+                ),
                 **separability(scores, members, y == look, (y == label) & ~members),
             }
             rows.append(row)
