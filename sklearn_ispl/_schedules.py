@@ -59,7 +59,8 @@ def _large_stages():
     # this schedule score confidence on their own scale, and with the medium
     # schedule's thresholds a clean group of look-alikes was flagged on
     # 60,000 images. The judge's veto would remove many clean samples; the
-    # group trigger test finds the poison it was there for.
+    # group trigger test finds the poison it was there for, and tests the
+    # poison-like groups whose statistics fell short of the thresholds.
     return [
         TriggerBlindJudge(n_neighbors=15, n_components=20, veto=False),
         GroupDecision(confidence=0.97, min_share=0.7),
@@ -140,7 +141,9 @@ SCHEDULES = {
     # With no rescue to give hard clean samples back, the final rule keeps
     # every sample the refine models do not rule out; the group decision
     # removes the poison-like groups, and the group trigger test the poison
-    # of their labels that shares their trigger.
+    # of their labels that shares their trigger; it also confirms the
+    # groups that the decision's thresholds missed but that a model tells
+    # apart from the class they look like.
     "large": {
         **PAPER_PARTITION,
         "n_runs": 1,

@@ -68,6 +68,10 @@ class FitState:
     flagged : list of (int, int) or None
         The (label, look) pairs, encoded, of the groups a group decision
         flagged, when one ran.
+    groups : list of dict or None
+        Every group a group decision measured, when one ran: encoded
+        ``label`` and ``look``, ``size``, ``share``, ``isolation`` and
+        ``flagged``.
     """
 
     data: object
@@ -87,6 +91,7 @@ class FitState:
     backed: np.ndarray = None
     look: np.ndarray = None
     flagged: list = None
+    groups: list = None
 
     def seed(self):
         """A fresh seed from the fit's generator."""

@@ -320,7 +320,8 @@ def test_group_trigger_test_removes_only_in_flagged_labels(poisoned_digits, plai
     X, y, poison, _ = poisoned_digits
     loose = dict(confidence=0.3, min_share=0.5, min_size=3)
     before = _linear(extra_stages=[GroupDecision(**loose)]).fit(X, y)
-    tested = _linear(extra_stages=[GroupDecision(**loose), GroupTriggerTest()])
+    only_flagged = GroupTriggerTest(n_candidates=0)
+    tested = _linear(extra_stages=[GroupDecision(**loose), only_flagged])
     tested.fit(X, y)
     groups, stage = tested.extra_stages_
     flagged = np.isin(y, [g["label"] for g in groups.groups_ if g["flagged"]])
@@ -336,3 +337,116 @@ def test_group_trigger_test_removes_only_in_flagged_labels(poisoned_digits, plai
     (lone,) = alone.extra_stages_
     assert np.isnan(lone.scores_).all()
     np.testing.assert_array_equal(alone.keep_mask_, plain.keep_mask_)
+
+
+def _candidate_state(data, group, blind_look, isolation=2.0):
+    """The state a group test sees after a group decision that measured one
+    unflagged (label 1, look 0) group: ``group``."""
+    from sklearn.linear_model import SGDClassifier
+
+    from sklearn_ispl.experimental import FitState
+
+    n = len(data)
+    look = data.y.copy()
+    look[group] = 0
+    proba = np.eye(3)[look] * 0.9 + 0.1 / 3
+    everyone = np.ones(n, dtype=bool)
+    return FitState(
+        data=data,
+        classes=np.array([10, 11, 12]),
+        rng=np.random.RandomState(0),
+        device="cpu",
+        n_jobs=None,
+        refine_learner=SGDClassifier(loss="log_loss", alpha=1e-3),
+        scores=np.ones(n),
+        vote_keep=everyone,
+        start=everyone,
+        trainable=everyone,
+        keep=everyone.copy(),
+        proba=proba,
+        look=blind_look,
+        flagged=[],
+        groups=[
+            {
+                "label": 1,
+                "look": 0,
+                "size": int(group.sum()),
+                "share": 0.0,
+                "isolation": isolation,
+                "flagged": False,
+            }
+        ],
+    )
+
+
+def test_group_test_confirms_a_candidate_that_carries_a_trigger():
+    data, group, hidden = _trigger_data()
+    # A trigger-blind view takes the triggered images for what they show.
+    blind = np.repeat([0, 1, 2], 120)
+    state = _candidate_state(data, group, blind)
+    stage = GroupTriggerTest(n_epochs=5, n_candidates=1)
+    stage.after_refine(state)
+    (tested,) = stage.groups_
+    assert tested["label"] == 11 and tested["look"] == 10
+    assert not tested["flagged"] and tested["confirmed"]
+    assert tested["blind_share"] == 1.0 and tested["separation"] >= 0.99
+    clean = (data.y == 1) & ~group & ~hidden
+    assert stage.removed_[group | hidden].all()
+    assert not stage.removed_[clean].any() and not stage.removed_[data.y != 1].any()
+    np.testing.assert_array_equal(state.keep, ~stage.removed_)
+    # Without candidates nothing is tested, trained or removed.
+    idle = GroupTriggerTest(n_candidates=0)
+    state = _candidate_state(data, group, blind)
+    idle.after_refine(state)
+    assert idle.groups_ == [] and state.keep.all() and np.isnan(idle.scores_).all()
+
+
+def test_group_test_leaves_a_candidate_without_both_signs():
+    data, group, hidden = _trigger_data()
+    # The blind view takes the members for their label: a clean group the
+    # refine models misread, however separable, is not even tested.
+    state = _candidate_state(data, group, data.y.copy())
+    stage = GroupTriggerTest(n_epochs=5, n_candidates=1)
+    stage.after_refine(state)
+    assert stage.groups_ == [] and not stage.removed_.any() and state.keep.all()
+    # Look-alikes without a trigger: class-0 images labelled 1, which the
+    # blind view takes for class 0, are not told apart from class 0.
+    X = data.X.copy()
+    X[group | hidden, 0, 4:, 4:] -= 1.5
+    plain = type(data)(X, data.y, 3, data.input_shape)
+    state = _candidate_state(plain, group, np.repeat([0, 1, 2], 120))
+    stage = GroupTriggerTest(n_epochs=5, n_candidates=1)
+    stage.after_refine(state)
+    (tested,) = stage.groups_
+    assert tested["blind_share"] == 1.0 and tested["separation"] < 0.9
+    assert not tested["confirmed"] and not stage.removed_.any()
+
+
+def test_separation_from_look_is_the_held_out_auc():
+    from sklearn_ispl.experimental._group_test import separation_from_look
+
+    scores = np.array([0.9, 0.8, np.nan, 0.1, 0.85, np.nan])
+    members = np.array([True, True, True, False, False, False])
+    look = ~members
+    # Members 0.9, 0.8 against look 0.1, 0.85: 3 of 4 pairs ordered.
+    assert separation_from_look(scores, members, look) == 0.75
+    assert separation_from_look(np.full(6, np.nan), members, look) == 0.5
+
+
+def test_group_test_runs_the_blind_judge_when_none_ran(monkeypatch):
+    from sklearn_ispl.experimental import _group_test
+
+    data, group, hidden = _trigger_data()
+    asked = []
+
+    def judge(data_, n_neighbors, n_components, seed):
+        asked.append(len(data_))
+        return np.eye(3)[np.repeat([0, 1, 2], 120)]
+
+    monkeypatch.setattr(_group_test, "blind_judge", judge)
+    state = _candidate_state(data, group, None)
+    stage = GroupTriggerTest(n_epochs=5, n_candidates=1)
+    stage.after_refine(state)
+    assert asked == [len(data)]
+    assert [g["confirmed"] for g in stage.groups_] == [True]
+    assert stage.removed_[group | hidden].all()

@@ -73,7 +73,10 @@ STAGES = {
         GroupDecision,
         ["mode", "confidence", "min_share", "min_size", "min_isolation"],
     ),
-    "group_test": (GroupTriggerTest, ["n_epochs", "threshold"]),
+    "group_test": (
+        GroupTriggerTest,
+        ["n_epochs", "threshold", "n_candidates", "min_separation"],
+    ),
 }
 
 

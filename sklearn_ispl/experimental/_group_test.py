@@ -1,4 +1,5 @@
-"""The group trigger test: find the rest of a flagged group's poison.
+"""The group trigger test: confirm a poison-like group and find the rest of
+its poison.
 
 A group the group decision flags is mostly poison, so it tells where poison
 came from (its look class) and where it went (its label), but some poison of
@@ -10,40 +11,64 @@ model trained to tell the group from those samples and from the rest of its
 label finds the trigger again on the label's hidden poison, and finds
 nothing on the label's clean samples, which carry no trigger (the paper's
 compatibility idea, applied to one suspicious group).
+
+The same models also decide whether a group is poison at all, where the
+group decision's statistics sit too close to those of clean look-alike
+groups to say: a group of images that a trigger-blind view takes for
+another class, yet that a model tells apart from that class almost
+perfectly, carries something the class does not, and a trigger is what
+poison adds.
 """
 
 from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 from sklearn.utils._param_validation import Interval
 
 from .._learners import build_learner, run_tasks
 from .._refine import stratified_folds
 from .._stages import ExtraStage
+from ._judge import blind_judge
 
-__all__ = ["GroupTriggerTest", "group_scores"]
+__all__ = ["GroupTriggerTest", "group_score_sets", "group_scores"]
 
 
 class GroupTriggerTest(ExtraStage):
-    """Remove the samples of a flagged group's label that share its trigger.
+    """Remove the samples of a poison-like group's label that share its trigger.
 
     .. warning:: Experimental, a deviation from the paper (see
        :mod:`sklearn_ispl.experimental`).
 
-    List it after a :class:`GroupDecision`. For each group it flagged, with
+    List it after a :class:`GroupDecision`. For each group to test, with
     label ``t`` and look class ``s``, fresh copies of the refine model learn
     to tell the group's members from the samples labelled ``s`` and from the
     other samples labelled ``t``, the members weighted to a third of the
     training set. The samples are split into two stratified folds and each
-    model reads the samples labelled ``t`` of the fold it did not train on,
-    so a hidden poisoned sample taken for a negative in training is still
-    read by a model that did not see it. A sample labelled ``t`` is removed
-    when its probability of belonging with the group is at least
-    ``threshold``. The models train side by side as the filter's ``n_jobs``
-    allows, each with a fixed number of torch threads, so the result does
-    not depend on ``n_jobs``. Without a group decision before it, or when
-    it flagged no group, nothing is trained and nothing changes.
+    model reads the samples labelled ``t`` or ``s`` of the fold it did not
+    train on, so a hidden
+    poisoned sample taken for a negative in training is still read by a
+    model that did not see it. A sample labelled ``t`` is removed when its
+    probability of belonging with the group is at least ``threshold``.
+
+    The groups tested are those the group decision flagged and, with
+    ``n_candidates``, that many of its other groups whose members a
+    trigger-blind view (the :class:`TriggerBlindJudge` before it, or the
+    same judge run here) mostly takes for the look class, the most isolated
+    first. A candidate is confirmed, and its members removed with the
+    samples that share its trigger, when the models tell its held-out
+    members from the held-out samples of the look class with a ROC AUC of
+    at least ``min_separation``. Poison is an image of its look class plus
+    a trigger: the blind view takes it for that class, yet a model tells
+    the two apart. A clean group of look-alikes is not told apart from the
+    class it resembles, and a clean group the refine models misread is not
+    taken for the look class by the blind view.
+
+    The models train side by side as the filter's ``n_jobs`` allows, each
+    with a fixed number of torch threads, so the result does not depend on
+    ``n_jobs``. Without a group decision before it, or with no group to
+    test, nothing is trained and nothing changes.
 
     Use it where the refine models may have half learned a trigger: on
     tens of thousands of images, where the poison the vote lets through is
@@ -56,35 +81,57 @@ class GroupTriggerTest(ExtraStage):
     threshold : float in (0, 1], default=0.5
         Probability of belonging with the group from which a sample is
         removed.
+    n_candidates : int, default=2
+        Unflagged groups of the group decision (of at least its
+        ``min_size`` samples) that the blind view mostly takes for their
+        look class, tested as well, the most isolated first.
+    min_separation : float in [0.5, 1], default=0.99
+        Held-out ROC AUC of a candidate's members against its look class
+        from which the candidate is confirmed.
 
     Attributes
     ----------
     scores_ : ndarray of shape (n_samples,)
-        Each sample's probability of belonging with a flagged group of its
-        label (the highest over its label's groups); NaN for samples of
-        labels with no flagged group.
+        Each sample's probability of belonging with a flagged or confirmed
+        group of its label (the highest over its label's groups); NaN for
+        samples of labels with no such group.
     removed_ : ndarray of bool of shape (n_samples,)
-        The samples whose score reached ``threshold``.
+        The samples this stage removed.
+    groups_ : list of dict
+        Every group tested: ``label`` and ``look`` (class labels), ``size``,
+        ``flagged`` (by the group decision), ``separation`` (the held-out
+        ROC AUC against the look class), ``blind_share`` (the share of
+        members the blind view takes for the look class; None for flagged
+        groups) and ``confirmed``.
     """
 
     _parameter_constraints: dict = {
         "n_epochs": [Interval(Integral, 1, None, closed="left")],
         "threshold": [Interval(Real, 0, 1, closed="right")],
+        "n_candidates": [Interval(Integral, 0, None, closed="left")],
+        "min_separation": [Interval(Real, 0.5, 1, closed="both")],
     }
 
-    def __init__(self, n_epochs=2, threshold=0.5):
+    def __init__(self, n_epochs=2, threshold=0.5, n_candidates=2, min_separation=0.99):
         self.n_epochs = n_epochs
         self.threshold = threshold
+        self.n_candidates = n_candidates
+        self.min_separation = min_separation
 
     def after_refine(self, state):
-        groups = []
-        if state.flagged:
-            look = state.proba.argmax(axis=1)
-            groups = [
-                ((state.data.y == label) & (look == seen), seen)
-                for label, seen in state.flagged
-            ]
-        self.scores_ = group_scores(
+        n = len(state.data)
+        self.scores_ = np.full(n, np.nan)
+        self.removed_ = np.zeros(n, dtype=bool)
+        self.groups_ = []
+        flagged = list(state.flagged or [])
+        candidates = self._candidates(state, flagged)
+        pairs = flagged + [pair for pair, _ in candidates]
+        if not pairs:
+            return
+        y = state.data.y
+        look = state.proba.argmax(axis=1)
+        groups = [((y == label) & (look == seen), seen) for label, seen in pairs]
+        score_sets = group_score_sets(
             state.data,
             state.refine_learner,
             groups,
@@ -92,9 +139,73 @@ class GroupTriggerTest(ExtraStage):
             state.seed(),
             state.device,
             state.n_jobs,
+            read_look=True,
         )
-        self.removed_ = self.scores_ >= self.threshold
+        blind_shares = [None] * len(flagged) + [share for _, share in candidates]
+        for (label, seen), (members, _), scores, blind_share in zip(
+            pairs, groups, score_sets, blind_shares, strict=True
+        ):
+            separation = separation_from_look(scores, members, y == seen)
+            candidate = blind_share is not None
+            confirmed = not candidate or separation >= self.min_separation
+            self.groups_.append(
+                {
+                    "label": state.classes[label].item(),
+                    "look": state.classes[seen].item(),
+                    "size": int(members.sum()),
+                    "flagged": not candidate,
+                    "separation": round(separation, 6),
+                    "blind_share": blind_share,
+                    "confirmed": bool(confirmed),
+                }
+            )
+            if not confirmed:
+                continue
+            of_label = y == label
+            self.scores_[of_label] = np.fmax(self.scores_[of_label], scores[of_label])
+            self.removed_ |= of_label & (scores >= self.threshold)
+            if candidate:
+                self.removed_ |= members
         state.keep = state.keep & ~self.removed_
+
+    def _candidates(self, state, flagged):
+        """The unflagged groups to test, with the share of their members
+        the blind view takes for their look class: those where it is over
+        half, the most isolated first."""
+        if not self.n_candidates or not state.groups:
+            return []
+        blind = state.look
+        if blind is None:
+            blind = blind_judge(state.data, 15, 20, state.seed()).argmax(axis=1)
+        y, look = state.data.y, state.proba.argmax(axis=1)
+        found = []
+        for group in sorted(state.groups, key=lambda g: -g["isolation"]):
+            pair = (group["label"], group["look"])
+            if pair in flagged:
+                continue
+            members = (y == pair[0]) & (look == pair[1])
+            share = round(float(np.mean(blind[members] == pair[1])), 4)
+            if share > 0.5:
+                found.append((pair, share))
+            if len(found) == self.n_candidates:
+                break
+        return found
+
+
+def separation_from_look(scores, members, look):
+    """The held-out ROC AUC of a group's members against its look class.
+
+    ``scores`` holds each sample's probability of belonging with the group
+    from a model that did not train on it; NaN where not read. Returns 0.5
+    when either side was not read.
+    """
+    positives, negatives = scores[members], scores[look]
+    positives = positives[~np.isnan(positives)]
+    negatives = negatives[~np.isnan(negatives)]
+    if not len(positives) or not len(negatives):
+        return 0.5
+    truth = np.r_[np.ones(len(positives)), np.zeros(len(negatives))]
+    return float(roc_auc_score(truth, np.r_[positives, negatives]))
 
 
 def group_scores(
@@ -102,13 +213,30 @@ def group_scores(
 ):
     """Each sample's probability of belonging with a group of its label.
 
+    The highest over the groups of :func:`group_score_sets`; NaN for samples
+    no model read.
+    """
+    sets = group_score_sets(
+        data, learner, groups, epochs, seed, device, n_jobs, read_look
+    )
+    scores = np.full(len(data), np.nan)
+    for one in sets:
+        scores = np.fmax(scores, one)
+    return scores
+
+
+def group_score_sets(
+    data, learner, groups, epochs, seed, device, n_jobs=None, read_look=False
+):
+    """Each group's held-out probability of belonging with it, per sample.
+
     ``groups`` is a list of ``(members, look)``: a boolean mask of samples
     with one label and the class they look like. For each group, models are
     trained to tell it from the samples labelled ``look`` and from the rest
     of its label, cross-fitted over two stratified folds; the models train
     side by side as :func:`run_tasks` allows (``n_jobs`` workers). Returns
-    the highest probability over each sample's groups, NaN for samples of
-    labels with no group. With ``read_look=True`` the models also read the
+    one array per group with the probability for each sample of its label,
+    NaN elsewhere. With ``read_look=True`` the models also read the
     held-out samples labelled ``look``: how well a group is told apart from
     the class it looks like, which a trigger makes easy and a look-alike
     resemblance hard.
@@ -137,12 +265,14 @@ def group_scores(
             seed_k = rng.randint(np.iinfo(np.int32).max)
             tasks.append((learner, binary, seed_k, device, seen, epochs, read))
             judged.append(read)
-    scores = np.full(len(data), np.nan)
-    for read, proba in zip(
-        judged, run_tasks(_fit_and_read, tasks, n_jobs), strict=True
-    ):
-        scores[read] = np.fmax(scores[read], proba)
-    return scores
+    probas = run_tasks(_fit_and_read, tasks, n_jobs)
+    sets = []
+    for g in range(len(groups)):
+        scores = np.full(len(data), np.nan)
+        for k in range(2):
+            scores[judged[2 * g + k]] = probas[2 * g + k]
+        sets.append(scores)
+    return sets
 
 
 def _fit_and_read(learner, data, seed, device, rows, epochs, read):

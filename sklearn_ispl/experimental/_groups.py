@@ -56,7 +56,7 @@ class GroupDecision(ExtraStage):
     every sample of that label that the models find more likely to be the
     look class than their label (poison the blend or the trigger pulled
     towards a third class).
-    The flagged groups are left for later stages (a
+    The groups and which of them are flagged are left for later stages (a
     :class:`GroupTriggerTest` reads them).
 
     With ``mode="add"`` these samples are removed from the kept set of the
@@ -137,6 +137,7 @@ class GroupDecision(ExtraStage):
             self.min_isolation,
         )
         state.flagged = [(g["label"], g["look"]) for g in groups if g["flagged"]]
+        state.groups = [dict(g) for g in groups]
         for group in groups:
             group["label"] = state.classes[group["label"]].item()
             group["look"] = state.classes[group["look"]].item()
