@@ -10,8 +10,9 @@ share of members the models place with the group (p >= 0.5), the share of
 the look class and of the rest of the label they place with it, and the ROC
 AUC of members against the look class and against the rest of the label. A
 trigger sets poison apart from the class it looks like; a look-alike
-resemblance does not. This measures that as a possible flag; the filter does
-not use it.
+resemblance does not. The filter's group trigger test confirms its
+candidate groups by this statistic (``n_candidates``); the script measures
+it on many more groups, with the groups the filter's test tested.
 
 Usage::
 
@@ -30,7 +31,11 @@ from stages import run_record, save_scenario
 from sklearn_ispl import ISPLFilter
 from sklearn_ispl._schedules import resolve_settings
 from sklearn_ispl._validation import prepare_data
-from sklearn_ispl.experimental import GroupDecision, TriggerBlindJudge
+from sklearn_ispl.experimental import (
+    GroupDecision,
+    GroupTriggerTest,
+    TriggerBlindJudge,
+)
 from sklearn_ispl.experimental._group_test import group_scores
 
 
@@ -134,6 +139,18 @@ def main(argv=None):
             "FN": int((ispl.keep_mask_ & poison).sum()),
             "FP": int((~ispl.keep_mask_ & ~poison).sum()),
             "n_groups": len(decision.groups_),
+            # The groups the filter's own group trigger test tested.
+            "group_test": [
+                {
+                    **g,
+                    "poisoned_members": int(
+                        ((y == g["label"]) & (look_of == g["look"]) & poison).sum()
+                    ),
+                }
+                for s in ispl.extra_stages_
+                if isinstance(s, GroupTriggerTest)
+                for g in s.groups_
+            ],
             "groups": rows,
         }
         save_scenario(args.out, result, name, entry)

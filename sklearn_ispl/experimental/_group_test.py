@@ -30,6 +30,7 @@ from sklearn.utils._param_validation import Interval
 from .._learners import build_learner, run_tasks
 from .._refine import stratified_folds
 from .._stages import ExtraStage
+from ._groups import group_removal
 from ._judge import blind_judge
 
 __all__ = ["GroupTriggerTest", "group_score_sets", "group_scores"]
@@ -56,14 +57,16 @@ class GroupTriggerTest(ExtraStage):
     ``n_candidates``, that many of its other groups whose members a
     trigger-blind view (the :class:`TriggerBlindJudge` before it, or the
     same judge run here) mostly takes for the look class, the most isolated
-    first. A candidate is confirmed, and its members removed with the
-    samples that share its trigger, when the models tell its held-out
+    first. A candidate is confirmed when the models tell its held-out
     members from the held-out samples of the look class with a ROC AUC of
-    at least ``min_separation``. Poison is an image of its look class plus
-    a trigger: the blind view takes it for that class, yet a model tells
-    the two apart. A clean group of look-alikes is not told apart from the
-    class it resembles, and a clean group the refine models misread is not
-    taken for the look class by the blind view.
+    at least ``min_separation``; it then removes what a flagged group
+    removes (its members and the samples of its label that lean to its look
+    class, see :class:`GroupDecision`) and the samples that share its
+    trigger. Poison is an image of its look class plus a trigger: the blind
+    view takes it for that class, yet a model tells the two apart. A clean
+    group of look-alikes is not told apart from the class it resembles, and
+    a clean group the refine models misread is not taken for the look class
+    by the blind view.
 
     The models train side by side as the filter's ``n_jobs`` allows, each
     with a fixed number of torch threads, so the result does not depend on
@@ -165,7 +168,9 @@ class GroupTriggerTest(ExtraStage):
             self.scores_[of_label] = np.fmax(self.scores_[of_label], scores[of_label])
             self.removed_ |= of_label & (scores >= self.threshold)
             if candidate:
-                self.removed_ |= members
+                # Confirmed, a candidate is a flagged group: it removes what
+                # a group the decision flagged removes.
+                self.removed_ |= group_removal(y, state.proba, label, seen)
         state.keep = state.keep & ~self.removed_
 
     def _candidates(self, state, flagged):

@@ -36,7 +36,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._stages import ExtraStage
 
-__all__ = ["GroupDecision", "group_isolation", "poison_groups"]
+__all__ = ["GroupDecision", "group_isolation", "group_removal", "poison_groups"]
 
 
 class GroupDecision(ExtraStage):
@@ -157,7 +157,6 @@ def poison_groups(y, proba, confidence, min_share, min_size, min_isolation=np.in
     """
     look = proba.argmax(axis=1)
     confident = proba.max(axis=1) >= confidence
-    rows = np.arange(len(y))
     disagree = np.flatnonzero(look != y)
     cells, sizes = np.unique(
         np.stack([y[disagree], look[disagree]], axis=1), axis=0, return_counts=True
@@ -182,13 +181,20 @@ def poison_groups(y, proba, confidence, min_share, min_size, min_isolation=np.in
             }
         )
         if flagged:
-            removed[members] = True
-            # Poison whose trigger or blend pulls it towards a third class
-            # still leans to its source class more than to its label.
-            of_label = y == label
-            removed[of_label & (proba[rows, seen] > proba[rows, label])] = True
+            removed |= group_removal(y, proba, label, seen)
     groups.sort(key=lambda g: -g["size"])
     return groups, removed
+
+
+def group_removal(y, proba, label, look):
+    """The samples a poison-like (label, look) group removes: its members and
+    every sample of its label that the models find more likely to be the
+    look class than their label."""
+    members = proba.argmax(axis=1) == look
+    # Poison whose trigger or blend pulls it towards a third class still
+    # leans to its source class more than to its label.
+    leaning = proba[:, look] > proba[:, label]
+    return (y == label) & (members | leaning)
 
 
 def group_isolation(leaning):
