@@ -13,6 +13,8 @@ trigger sets poison apart from the class it looks like; a look-alike
 resemblance does not. The filter's group trigger test confirms its
 candidate groups by this statistic (``n_candidates``); the script measures
 it on many more groups, with the groups the filter's test tested.
+``--rounds N`` fits the filter with its group trigger test at
+``n_rounds=N``.
 
 Usage::
 
@@ -29,7 +31,11 @@ from sklearn.metrics import roc_auc_score
 from stages import run_record, save_scenario
 
 from sklearn_ispl import ISPLFilter
-from sklearn_ispl._schedules import resolve_settings
+from sklearn_ispl._schedules import (
+    SCHEDULES,
+    resolve_schedule_name,
+    resolve_settings,
+)
 from sklearn_ispl._validation import prepare_data
 from sklearn_ispl.experimental import (
     GroupDecision,
@@ -57,6 +63,17 @@ def separability(scores, members, look, rest):
     }
 
 
+def with_rounds(n_samples, rounds):
+    """The default schedule's extra stages on ``n_samples`` samples, its
+    group trigger test running ``rounds`` rounds."""
+    name = resolve_schedule_name("auto", n_samples)
+    stages = SCHEDULES[name]["extra_stages"]()
+    for stage in stages:
+        if isinstance(stage, GroupTriggerTest):
+            stage.set_params(n_rounds=rounds)
+    return stages
+
+
 def main(argv=None):
     parser = scenarios_parser(__doc__, n_jobs=2)
     parser.add_argument("--groups", type=int, default=12, help="largest groups")
@@ -64,6 +81,9 @@ def main(argv=None):
         "--most-isolated", type=int, default=0, help="also the most isolated groups"
     )
     parser.add_argument("--seed", type=int, default=0, help="the filter's seed")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="the group trigger test's n_rounds"
+    )
     parser.add_argument("--epochs", type=int, default=2)
     args, profile = parse_scenarios_args(parser, argv)
     result = None
@@ -72,7 +92,10 @@ def main(argv=None):
         if result is None:
             result = run_record("group_separability.py", argv, {}, poison)
             result["scenarios"] = {}
-        ispl = ISPLFilter(random_state=args.seed, n_jobs=args.n_jobs).fit(X, y)
+        ispl = ISPLFilter(random_state=args.seed, n_jobs=args.n_jobs)
+        if args.rounds is not None:
+            ispl.set_params(extra_stages=with_rounds(len(X), args.rounds))
+        ispl.fit(X, y)
         found = [s for s in ispl.extra_stages_ if isinstance(s, GroupDecision)]
         if not found:
             raise SystemExit(

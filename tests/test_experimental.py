@@ -456,3 +456,31 @@ def test_group_test_runs_the_blind_judge_when_none_ran(monkeypatch):
     assert asked == [len(data)]
     assert [g["confirmed"] for g in stage.groups_] == [True]
     assert stage.removed_[group | hidden].all()
+
+
+def test_group_test_rounds_learn_the_grown_group(monkeypatch):
+    from sklearn_ispl.experimental import _group_test
+
+    data, group, hidden = _trigger_data()
+    blind = np.repeat([0, 1, 2], 120)
+    calls = []
+    real = _group_test.group_score_sets
+
+    def spy(data_, learner, groups, *args, **kwargs):
+        calls.append([members.copy() for members, _ in groups])
+        return real(data_, learner, groups, *args, **kwargs)
+
+    monkeypatch.setattr(_group_test, "group_score_sets", spy)
+    one = GroupTriggerTest(n_epochs=5, n_candidates=1)
+    one.after_refine(_candidate_state(data, group, blind))
+    assert len(calls) == 1
+    two = GroupTriggerTest(n_epochs=5, n_candidates=1, n_rounds=2)
+    state = _candidate_state(data, group, blind)
+    two.after_refine(state)
+    # The second round learns the group grown by what the first removed.
+    assert len(calls) == 3
+    (grown,) = calls[2]
+    np.testing.assert_array_equal(grown, one.removed_ & (data.y == 1))
+    assert grown[group | hidden].all()
+    assert not (one.removed_ & ~two.removed_).any()
+    np.testing.assert_array_equal(state.keep, ~two.removed_)

@@ -522,6 +522,7 @@ def test_refine_settings_reach_the_refine_stage(monkeypatch, poisoned_digits):
         ({"extra_stages": [GroupTriggerTest(n_epochs=0)]}, "n_epochs"),
         ({"extra_stages": [GroupTriggerTest(n_candidates=-1)]}, "n_candidates"),
         ({"extra_stages": [GroupTriggerTest(min_separation=0.4)]}, "min_separation"),
+        ({"extra_stages": [GroupTriggerTest(n_rounds=0)]}, "n_rounds"),
         ({"extra_stages": [GroupTriggerTest(threshold=0)]}, "threshold"),
     ],
 )

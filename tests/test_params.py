@@ -75,7 +75,7 @@ STAGES = {
     ),
     "group_test": (
         GroupTriggerTest,
-        ["n_epochs", "threshold", "n_candidates", "min_separation"],
+        ["n_epochs", "threshold", "n_candidates", "min_separation", "n_rounds"],
     ),
 }
 
