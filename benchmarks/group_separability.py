@@ -26,16 +26,12 @@ Usage::
 """
 
 import numpy as np
-from large_rule import parse_scenarios_args, scenario, scenarios_parser
+from large_rule import parse_scenarios_args, scenario, scenarios_parser, with_rounds
 from sklearn.metrics import roc_auc_score
 from stages import run_record, save_scenario
 
 from sklearn_ispl import ISPLFilter
-from sklearn_ispl._schedules import (
-    SCHEDULES,
-    resolve_schedule_name,
-    resolve_settings,
-)
+from sklearn_ispl._schedules import resolve_settings
 from sklearn_ispl._validation import prepare_data
 from sklearn_ispl.experimental import (
     GroupDecision,
@@ -61,17 +57,6 @@ def separability(scores, members, look, rest):
         "auc_look": auc(look),
         "auc_rest": auc(rest),
     }
-
-
-def with_rounds(n_samples, rounds):
-    """The default schedule's extra stages on ``n_samples`` samples, its
-    group trigger test running ``rounds`` rounds."""
-    name = resolve_schedule_name("auto", n_samples)
-    stages = SCHEDULES[name]["extra_stages"]()
-    for stage in stages:
-        if isinstance(stage, GroupTriggerTest):
-            stage.set_params(n_rounds=rounds)
-    return stages
 
 
 def main(argv=None):

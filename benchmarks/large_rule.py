@@ -16,6 +16,8 @@ these decisions:
 
 ``--final`` trains the benchmark's final classifier on the decisions named
 by ``--final-on`` and reports clean accuracy C and attack success A.
+``--rounds N`` fits the filter with its group trigger test at
+``n_rounds=N`` (``default`` is then that fit's decision).
 Scenarios are ``paper:I`` or ``robust:I``.
 
 Usage::
@@ -34,9 +36,14 @@ from group_modes import scenario_data
 from stages import counts, run_record, save_scenario
 
 from sklearn_ispl import ISPLFilter
+from sklearn_ispl._schedules import SCHEDULES, resolve_schedule_name
 from sklearn_ispl.benchmark import get_profile
 from sklearn_ispl.cli import _add_threads, _set_threads
-from sklearn_ispl.experimental import GroupDecision, TriggerBlindJudge
+from sklearn_ispl.experimental import (
+    GroupDecision,
+    GroupTriggerTest,
+    TriggerBlindJudge,
+)
 
 DECISIONS = ("default", "no_test", "earlier", "veto_in_flagged")
 
@@ -50,6 +57,17 @@ def scenario(name, profile, n_train):
     if suite == "robust":
         return scenario_data(key, profile, n_train)
     raise SystemExit(f"unknown scenario {name!r}")
+
+
+def with_rounds(n_samples, rounds):
+    """The default schedule's extra stages on ``n_samples`` samples, its
+    group trigger test running ``rounds`` rounds."""
+    name = resolve_schedule_name("auto", n_samples)
+    stages = SCHEDULES[name]["extra_stages"]()
+    for stage in stages:
+        if isinstance(stage, GroupTriggerTest):
+            stage.set_params(n_rounds=rounds)
+    return stages
 
 
 def decisions(ispl, y):
@@ -94,6 +112,7 @@ def main(argv=None):
     parser = scenarios_parser(__doc__, n_train=60000)
     parser.add_argument("--final", action="store_true")
     parser.add_argument("--final-on", nargs="+", default=[], choices=DECISIONS)
+    parser.add_argument("--rounds", type=int, default=None)
     args, profile = parse_scenarios_args(parser, argv)
     result = None
     for name in args.scenarios:
@@ -101,7 +120,10 @@ def main(argv=None):
         if result is None:
             result = run_record("large_rule.py", argv, {}, poison)
             result["scenarios"] = {}
-        ispl = ISPLFilter(random_state=0, n_jobs=args.n_jobs).fit(X_p, y_p)
+        ispl = ISPLFilter(random_state=0, n_jobs=args.n_jobs)
+        if args.rounds is not None:
+            ispl.set_params(extra_stages=with_rounds(len(X_p), args.rounds))
+        ispl.fit(X_p, y_p)
         masks = decisions(ispl, y_p)
         entry = {
             "schedule": ispl.schedule_["schedule"],
