@@ -30,8 +30,6 @@ QUICK_SETS = {
 # ``sklearn-ispl bench`` on all 60,000 images (``--n-train 60000``), ISPL
 # only: one scenario of each family.
 LARGE_SETS = {
-    "large-paper": "bfloat16, before the candidate groups",
-    "large-robust": "bfloat16, before the candidate groups",
     "float32/large-paper": "float32",
     "float32/large-robust": "float32",
 }
@@ -160,7 +158,7 @@ def _schedule_rows(quick):
                 f"{sum(run['seconds'] for *_, run in bench) / len(bench):.0f}",
                 ", ".join(sorted({_link(p) for p, *_ in bench}))
                 + " (60,000 images: one scenario per family and two held "
-                "out, with and without bfloat16 units)",
+                "out, float32 networks)",
             ]
         )
     return rows
@@ -556,14 +554,13 @@ def render():
         "without a defense and on what the filter kept (C / A: clean "
         "accuracy / attack success). *fit s* is the filter's ``fit``, *final "
         "s* one training of the final classifier on what it kept. The "
-        "scenarios ran on two machines: one whose processor computes "
-        "bfloat16 natively, where the filter's networks ran in bfloat16 "
-        "(the decision was chosen there, on all but the held-out scenarios), "
-        "and one without bfloat16 units, where they ran in float32; the "
-        "no-defense columns of the float32 rows come from the first, except "
-        "scenario 9's (``benchmarks/README.md``: \"The 60,000-image default "
-        'without bfloat16 units"). The bfloat16 rows ran before the group '
-        "trigger test tested candidate groups; the float32 rows with it.",
+        "filter ran on a processor without bfloat16 units, so its networks "
+        "computed in float32; the no-defense columns and the clean training "
+        "come from an earlier run on a processor with them, except scenario "
+        "9's. The runs with bfloat16 networks, before the group trigger test "
+        "tested candidate groups, are in commit 649a0d8 "
+        '(``benchmarks/README.md``: "The 60,000-image default without '
+        'bfloat16 units").',
         "",
     ]
     lines += _table(
