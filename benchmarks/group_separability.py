@@ -27,7 +27,6 @@ Usage::
 
 import numpy as np
 from large_rule import parse_scenarios_args, scenario, scenarios_parser, with_rounds
-from sklearn.metrics import roc_auc_score
 from stages import run_record, save_scenario
 
 from sklearn_ispl import ISPLFilter
@@ -38,17 +37,18 @@ from sklearn_ispl.experimental import (
     GroupTriggerTest,
     TriggerBlindJudge,
 )
-from sklearn_ispl.experimental._group_test import group_scores
+from sklearn_ispl.experimental._group_test import group_scores, separation_from_look
 
 
 def separability(scores, members, look, rest):
     """The held-out statistics of one group's scores (see the docstring)."""
 
     def auc(negatives):
-        if not negatives.any():
-            return None
-        truth = np.r_[np.ones(members.sum()), np.zeros(negatives.sum())]
-        return float(roc_auc_score(truth, np.r_[scores[members], scores[negatives]]))
+        return (
+            separation_from_look(scores, members, negatives)
+            if negatives.any()
+            else None
+        )
 
     return {
         "member_recall": float(np.mean(scores[members] >= 0.5)),

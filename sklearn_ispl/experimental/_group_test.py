@@ -31,7 +31,7 @@ from .._learners import build_learner, run_tasks
 from .._refine import stratified_folds
 from .._stages import ExtraStage
 from ._groups import group_removal
-from ._judge import blind_judge
+from ._judge import TriggerBlindJudge, blind_judge
 
 __all__ = ["GroupTriggerTest", "group_score_sets", "group_scores"]
 
@@ -48,10 +48,10 @@ class GroupTriggerTest(ExtraStage):
     other samples labelled ``t``, the members weighted to a third of the
     training set. The samples are split into two stratified folds and each
     model reads the samples labelled ``t`` or ``s`` of the fold it did not
-    train on, so a hidden
-    poisoned sample taken for a negative in training is still read by a
-    model that did not see it. A sample labelled ``t`` is removed when its
-    probability of belonging with the group is at least ``threshold``.
+    train on, so a hidden poisoned sample taken for a negative in training
+    is still read by a model that did not see it. A sample labelled ``t``
+    is removed when its probability of belonging with the group is at least
+    ``threshold``.
 
     The groups tested are those the group decision flagged and, with
     ``n_candidates``, that many of its other groups whose members a
@@ -183,8 +183,7 @@ class GroupTriggerTest(ExtraStage):
             if not confirmed:
                 continue
             of_label = y == label
-            self.scores_[of_label] = np.fmax(self.scores_[of_label], scores[of_label])
-            self.removed_ |= of_label & (scores >= self.threshold)
+            self._take(scores, of_label)
             # Confirmed, a candidate is a flagged group: it removes what a
             # group the decision flagged removes (already gone for those).
             grouped = group_removal(y, state.proba, label, seen)
@@ -214,10 +213,15 @@ class GroupTriggerTest(ExtraStage):
         grown = []
         for (members, seen), scores in zip(tested, score_sets, strict=True):
             of_label = y == y[np.flatnonzero(members)[0]]
-            self.scores_[of_label] = np.fmax(self.scores_[of_label], scores[of_label])
-            self.removed_ |= of_label & (scores >= self.threshold)
+            self._take(scores, of_label)
             grown.append((members | (self.removed_ & of_label), seen))
         return grown
+
+    def _take(self, scores, of_label):
+        """Record one group's scores on its label and remove the samples
+        placed with it."""
+        self.scores_[of_label] = np.fmax(self.scores_[of_label], scores[of_label])
+        self.removed_ |= of_label & (scores >= self.threshold)
 
     def _candidates(self, state, flagged):
         """The unflagged groups to test, with the share of their members
@@ -227,7 +231,10 @@ class GroupTriggerTest(ExtraStage):
             return []
         blind = state.look
         if blind is None:
-            blind = blind_judge(state.data, 15, 20, state.seed()).argmax(axis=1)
+            judge = TriggerBlindJudge()
+            blind = blind_judge(
+                state.data, judge.n_neighbors, judge.n_components, state.seed()
+            ).argmax(axis=1)
         y, look = state.data.y, state.proba.argmax(axis=1)
         found = []
         for group in sorted(state.groups, key=lambda g: -g["isolation"]):
