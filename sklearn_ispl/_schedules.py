@@ -140,8 +140,8 @@ SCHEDULES = {
     # trigger from the poison the vote lets through, and the group decision.
     # With no rescue to give hard clean samples back, the final rule keeps
     # every sample the refine models do not rule out; the group decision
-    # removes the poison-like groups, and the group trigger test the poison
-    # of their labels that shares their trigger; it also confirms the
+    # removes the poison-like groups, and the group trigger test (two rounds)
+    # the poison of their labels that shares their trigger; it also confirms the
     # groups that the decision's thresholds missed but that a model tells
     # apart from the class they look like.
     "large": {

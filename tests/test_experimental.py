@@ -471,10 +471,10 @@ def test_group_test_rounds_learn_the_grown_group(monkeypatch):
         return real(data_, learner, groups, *args, **kwargs)
 
     monkeypatch.setattr(_group_test, "group_score_sets", spy)
-    one = GroupTriggerTest(n_epochs=5, n_candidates=1)
+    one = GroupTriggerTest(n_epochs=5, n_candidates=1, n_rounds=1)
     one.after_refine(_candidate_state(data, group, blind))
     assert len(calls) == 1
-    two = GroupTriggerTest(n_epochs=5, n_candidates=1, n_rounds=2)
+    two = GroupTriggerTest(n_epochs=5, n_candidates=1)
     state = _candidate_state(data, group, blind)
     two.after_refine(state)
     # The second round learns the group grown by what the first removed.

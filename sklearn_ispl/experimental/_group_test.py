@@ -91,7 +91,7 @@ class GroupTriggerTest(ExtraStage):
     min_separation : float in [0.5, 1], default=0.99
         Held-out ROC AUC of a candidate's members against its look class
         from which the candidate is confirmed.
-    n_rounds : int, default=1
+    n_rounds : int, default=2
         Rounds of the test for each flagged or confirmed group. Each round
         after the first trains fresh models on the group grown by what the
         rounds before removed of its label (the paper's expansion, applied
@@ -130,7 +130,7 @@ class GroupTriggerTest(ExtraStage):
         threshold=0.5,
         n_candidates=2,
         min_separation=0.99,
-        n_rounds=1,
+        n_rounds=2,
     ):
         self.n_epochs = n_epochs
         self.threshold = threshold
