@@ -357,6 +357,12 @@ def _build_parser():
     )
     bench.add_argument("--n-train", type=int, help="override the training subset size")
     bench.add_argument(
+        "--final-seeds",
+        type=int,
+        help="trainings of the final classifier per column, seeded one after "
+        "another; C and A are their means (default: the profile's, 1)",
+    )
+    bench.add_argument(
         "--device",
         type=_device,
         help="torch device: cpu, cuda, cuda:N or mps (default: the profile's)",
@@ -827,6 +833,13 @@ def _bench(args, parser, command):
             if args.n_train < 20:
                 _fail(parser, f"--n-train must be at least 20, got {args.n_train}")
             profile = benchmark.get_profile(profile, n_train=args.n_train)
+        if args.final_seeds is not None:
+            if args.final_seeds < 1:
+                _fail(
+                    parser,
+                    f"--final-seeds must be at least 1, got {args.final_seeds}",
+                )
+            profile = benchmark.get_profile(profile, final_seeds=args.final_seeds)
         defenses = (
             None
             if args.defenses is None

@@ -887,3 +887,75 @@ def test_a_refused_run_leaves_no_folder_behind(tmp_path):
     with pytest.raises(ValueError, match="out of range"):
         run_benchmark("smoke", kept, scenarios="99", defenses=["none"], progress=False)
     assert (kept / "note.txt").read_text() == "mine"
+
+
+class _SeededModel:
+    """Right on the clean test images for seed 0, wrong on all for others;
+    calls every triggered image the attack's target."""
+
+    def __init__(self, seed, X_test, y_test, target):
+        self.seed, self.target = seed, target
+        self.labels = {x.tobytes(): int(v) for x, v in zip(X_test, y_test, strict=True)}
+
+    def predict(self, X):
+        out = []
+        for x in np.asarray(X):
+            label = self.labels.get(x.tobytes())
+            if label is None:
+                out.append(self.target)
+            else:
+                out.append(label if self.seed == 0 else (label + 1) % 10)
+        return np.array(out)
+
+    def save(self, path):
+        open(path, "wb").close()
+
+
+def test_final_seeds_average_several_trainings(tmp_path, monkeypatch):
+    profile = get_profile(tiny_profile(), final_seeds=2)
+    _, _, X_test, y_test = benchmark._load_data(profile)
+    seeds = []
+
+    def fake_train(factory, X, y):
+        seed = factory().seed
+        seeds.append(seed)
+        return _SeededModel(seed, X_test, y_test, target=3)
+
+    monkeypatch.setattr(_runner, "_train_final", fake_train)
+    monkeypatch.setattr(sklearn_ispl, BASELINES[0].class_name, FakeFilter)
+    results = run_benchmark(
+        profile, tmp_path, scenarios="5", defenses=["ss"], progress=False
+    )
+    # Clean training (twice), no defense and the defense: seeds 0 and 1 each.
+    assert seeds == [0, 1, 0, 1, 0, 1]
+    record = results["scenarios"]["05-s1t3-e20"]
+    for entry in (record["no_defense"], record["defenses"][BASELINES[0].key]):
+        assert entry["C_seeds"] == [1.0, 0.0] and entry["C"] == 0.5
+        assert entry["A"] == np.mean(entry["A_seeds"])
+        assert entry["A_seeds"][0] == 1.0  # seed 0 obeys the trigger
+    assert results["clean_training"]["C_seeds"] == [1.0, 0.0]
+    assert results["clean_training"]["C"] == 0.5
+    assert results["profile"]["final_seeds"] == 2
+    assert "trained 2 times (seeds 0 to 1)" in (tmp_path / "results.md").read_text()
+    # Results of one training are not mixed with those of two.
+    with pytest.raises(ValueError, match="final_seeds"):
+        run_benchmark(
+            tiny_profile(), tmp_path, scenarios="5", defenses=["none"], progress=False
+        )
+
+
+def test_results_from_before_final_seeds_resume(first_run, tmp_path):
+    out, _ = first_run
+    old = json.loads((out / "results.json").read_text())
+    del old["profile"]["final_seeds"]
+    (tmp_path / "results.json").write_text(json.dumps(old))
+    results = run_benchmark(
+        tiny_profile(), tmp_path, scenarios="17", defenses=["none"], progress=False
+    )
+    assert results["scenarios"] == old["scenarios"]
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True])
+def test_final_seeds_must_be_a_positive_integer(value):
+    with pytest.raises(ValueError, match="final_seeds"):
+        get_profile("smoke", final_seeds=value)

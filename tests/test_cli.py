@@ -170,6 +170,7 @@ class TestFilter:
             (["bench", "--scenarios", "99"], "out of range"),
             (["bench", "--defense-params", "ispl={oops"], "JSON"),
             (["bench", "--defense-params", "ispl"], "NAME=SETTINGS"),
+            (["bench", "--final-seeds", "0"], "--final-seeds must be at least 1"),
         ]
         not_npz = tmp_path / "array.npy"
         np.save(not_npz, X)

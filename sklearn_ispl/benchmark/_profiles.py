@@ -32,6 +32,13 @@ class BenchmarkProfile:
     final_params : dict
         skorch settings of the final classifier, passed to
         :func:`~sklearn_ispl.make_weak_learner` (e.g. ``module__n_filters``).
+    final_seeds : int
+        Trainings of the final classifier per column, seeded ``seed``,
+        ``seed + 1``, ...; C and A are their means (each training's values
+        are kept as ``C_seeds`` and ``A_seeds``). One training of a small
+        network on a few thousand images can move clean accuracy by a point
+        or more with its seed alone; several trainings tell a defense's
+        effect from that noise.
     defense_params : dict
         Per defense key, its settings: a dict, or for ``isplfilter`` the
         name of a schedule (:data:`sklearn_ispl.SCHEDULES` or ``"auto"``). A
@@ -60,6 +67,7 @@ class BenchmarkProfile:
     min_contrast: int
     final_epochs: int
     final_params: dict = field(default_factory=dict)
+    final_seeds: int = 1
     defense_params: dict = field(default_factory=dict)
     scenarios: tuple | None = None
     robust_scenarios: tuple | None = None
@@ -196,6 +204,9 @@ def get_profile(name, **changes):
     unknown = set(changes) - set(BenchmarkProfile.__dataclass_fields__)
     if unknown:
         raise ValueError(f"Unknown profile fields: {sorted(unknown)}.")
+    seeds = changes.get("final_seeds", 1)
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"final_seeds must be an integer >= 1; got {seeds!r}.")
     values = asdict(profile)
     values.update(changes)
     return BenchmarkProfile(**values)

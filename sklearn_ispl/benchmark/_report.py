@@ -442,7 +442,7 @@ def write_report(results, out):
         "",
         f"Data: {profile.get('dataset')}, training subset "
         f"{profile.get('n_train') or 'all'}, final classifier "
-        f"{profile.get('final_epochs')} epochs. Last run: "
+        f"{profile.get('final_epochs')} epochs{_seeds_text(profile)}. Last run: "
         f"`{run.get('command', '')}` at commit {run.get('git_commit')}"
         f"{' (uncommitted changes)' if run.get('git_dirty') else ''}.",
         "",
@@ -471,3 +471,15 @@ def write_report(results, out):
     if png is not None:
         paths.append(png)
     return paths
+
+
+def _seeds_text(profile):
+    """How many trainings C and A average, where more than one."""
+    n = profile.get("final_seeds") or 1
+    if n == 1:
+        return ""
+    first = profile.get("seed") or 0
+    return (
+        f", trained {n} times (seeds {first} to {first + n - 1}); C and A are "
+        "the means of the trainings"
+    )

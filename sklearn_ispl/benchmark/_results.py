@@ -179,6 +179,7 @@ _DATA_FIELDS = (
     "min_contrast",
     "final_epochs",
     "final_params",
+    "final_seeds",
     "seed",
 )
 
@@ -198,7 +199,8 @@ def _load_results(path, profile, suite="paper"):
             f"{path} exists but cannot be read ({exc}); move it away or choose "
             "another output folder."
         ) from None
-    stored = results.get("profile", {})
+    # Files written before the profile had final_seeds trained once.
+    stored = {"final_seeds": 1, **results.get("profile", {})}
     current = _profile_record(profile)
     changed = [k for k in _DATA_FIELDS if stored.get(k) != current.get(k)]
     if results.get("format") != RESULTS_FORMAT or changed:

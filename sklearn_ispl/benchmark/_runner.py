@@ -1,5 +1,6 @@
 """The run: :func:`run_benchmark`, one scenario and one defense at a time."""
 
+import functools
 import logging
 import os
 import shutil
@@ -208,6 +209,39 @@ def _train_final(model_factory, X, y):
     return model_factory().fit(X, y)
 
 
+def _final_scores(model_factory, seeds, X, y, scenario, X_test, y_test):
+    """C and A of the final classifier trained on ``X, y`` once per seed.
+
+    Returns ``(scores, seconds)``: with several seeds, C, A and
+    ``A_per_attack`` are the means of the trainings' values, which
+    ``C_seeds`` and ``A_seeds`` list; ``seconds`` is the time of one
+    training (the mean).
+    """
+    runs, seconds = [], 0.0
+    for seed in seeds:
+        t0 = time.perf_counter()
+        model = _train_final(functools.partial(model_factory, seed), X, y)
+        seconds += time.perf_counter() - t0
+        runs.append(_evaluate(model, scenario, X_test, y_test))
+    return _mean_scores(runs), seconds / len(seeds)
+
+
+def _mean_scores(runs):
+    """One score dict from the score dicts of several trainings."""
+    if len(runs) == 1:
+        return runs[0]
+    scores = {}
+    for key in ("C", "A"):
+        if key in runs[0]:
+            values = [run[key] for run in runs]
+            scores[key] = float(np.mean(values))
+            scores[f"{key}_seeds"] = values
+    if "A_per_attack" in runs[0]:
+        per_attack = np.mean([run["A_per_attack"] for run in runs], axis=0)
+        scores["A_per_attack"] = per_attack.tolist()
+    return scores
+
+
 def _run(
     profile,
     out,
@@ -285,7 +319,9 @@ def _run(
     mean = float(np.mean(nchw, dtype=np.float64))
     std = float(np.std(nchw, dtype=np.float64)) or 1.0
 
-    def model_factory():
+    seeds = [profile.seed + i for i in range(profile.final_seeds)]
+
+    def model_factory(seed=profile.seed):
         return _FinalModel(
             nchw.shape[1:],
             n_classes,
@@ -293,7 +329,7 @@ def _run(
             std,
             profile.final_epochs,
             profile.final_params,
-            profile.seed,
+            seed,
             device,
         )
 
@@ -327,6 +363,17 @@ def _run(
                 "C": clean_accuracy(y_test, pred),
                 "train_seconds": round(seconds, 2),
             }
+            if len(seeds) > 1:
+                # M comes from the first training alone; C from every seed.
+                values = [results["clean_training"]["C"]]
+                for seed in seeds[1:]:
+                    other = _train_final(
+                        functools.partial(model_factory, seed), X_train, y_train
+                    )
+                    values.append(clean_accuracy(y_test, other.predict(X_test)))
+                results["clean_training"].update(
+                    C=float(np.mean(values)), C_seeds=values
+                )
             _write_json_atomic(results_path, results)
             _say(
                 f"clean model: C={100 * results['clean_training']['C']:.1f}% "
@@ -385,11 +432,11 @@ def _run(
             if "A_per_attack" in scores:
                 record["M_per_attack"] = scores["A_per_attack"]
         if "no_defense" not in record:
-            t0 = time.perf_counter()
-            model = _train_final(model_factory, X_p, y_p)
-            train_seconds = time.perf_counter() - t0
+            scores, train_seconds = _final_scores(
+                model_factory, seeds, X_p, y_p, scenario, X_test, y_test
+            )
             record["no_defense"] = {
-                **_evaluate(model, scenario, X_test, y_test),
+                **scores,
                 "train_seconds": round(train_seconds, 2),
                 "run": run_index,
             }
@@ -425,6 +472,7 @@ def _run(
                 X_test,
                 y_test,
                 model_factory,
+                seeds,
                 run_index,
                 label,
                 progress,
@@ -464,6 +512,7 @@ def _run_defense(
     X_test,
     y_test,
     model_factory,
+    seeds,
     run_index,
     label,
     progress,
@@ -501,10 +550,9 @@ def _run_defense(
         keep = np.asarray(defense.keep_mask_, dtype=bool)
         poison = poison_ids >= 0
         report = filter_report(poison, keep)
-        t0 = time.perf_counter()
-        model = _train_final(model_factory, X_p[keep], y_p[keep])
-        train_seconds = time.perf_counter() - t0
-        scores = _evaluate(model, scenario, X_test, y_test)
+        scores, train_seconds = _final_scores(
+            model_factory, seeds, X_p[keep], y_p[keep], scenario, X_test, y_test
+        )
     except Exception as exc:  # one broken defense must not end a long run
         logger.exception("%s failed on %s", spec.class_name, scenario.id)
         entry["error"] = f"{type(exc).__name__}: {exc}"
