@@ -47,7 +47,9 @@ SPEED_SETS = {
     "default-float32.json": "``ISPLFilter()`` (``auto``), float32: a CPU "
     "without bfloat16 units, before the candidate groups",
     "default-float32-candidates.json": "``ISPLFilter()`` (``auto``), "
-    "float32, with the candidate groups",
+    "float32, with the candidate groups, one round of the group trigger test",
+    "default-float32-rounds2.json": "``ISPLFilter()`` (``auto``), float32, "
+    "as it is now: candidate groups and two rounds of the group trigger test",
 }
 
 
