@@ -39,6 +39,7 @@ LARGE_SETS = {
 SEED_SETS = {
     "float32/quick-seeds3-robust": "robust suite",
     "float32/quick-seeds3-paper": "paper suite",
+    "float32/large-seeds3-robust": "60,000 images",
 }
 
 SPEED_SETS = {
@@ -356,9 +357,10 @@ def _seed_rows():
             if run is None or "C" not in run:
                 continue
             attacked = record["n_poison"] > 0
+            size = "" if folder.startswith("float32/quick") else f" ({suite})"
             rows.append(
                 [
-                    f"``{name}``",
+                    f"``{name}``{size}",
                     trainings(record["no_defense"], "C"),
                     trainings(record["no_defense"], "A") if attacked else "–",
                     trainings(run, "C"),
@@ -632,7 +634,8 @@ def render():
         "-----------------------------------",
         "",
         "``sklearn-ispl bench --profile quick --final-seeds 3`` (6,000 "
-        "images, ``ISPLFilter()`` = ``medium``, float32 networks): the final "
+        "images, ``ISPLFilter()`` = ``medium``; the last rows on all 60,000 "
+        "images, ``large``; float32 networks): the final "
         "classifier trained with seeds 0, 1 and 2 on all the samples (no "
         "defense) and on what the filter kept; each cell gives the mean and "
         "the three trainings. One training's clean accuracy moves by a "
