@@ -218,12 +218,19 @@ def _final_scores(model_factory, seeds, X, y, scenario, X_test, y_test):
     training (the mean).
     """
     runs, seconds = [], 0.0
+    for model, took in _train_seeds(model_factory, seeds, X, y):
+        seconds += took
+        runs.append(_evaluate(model, scenario, X_test, y_test))
+    return _mean_scores(runs), seconds / len(seeds)
+
+
+def _train_seeds(model_factory, seeds, X, y):
+    """Train the final classifier on ``X, y`` once per seed; yield each
+    model with its training seconds."""
     for seed in seeds:
         t0 = time.perf_counter()
         model = _train_final(functools.partial(model_factory, seed), X, y)
-        seconds += time.perf_counter() - t0
-        runs.append(_evaluate(model, scenario, X_test, y_test))
-    return _mean_scores(runs), seconds / len(seeds)
+        yield model, time.perf_counter() - t0
 
 
 def _mean_scores(runs):
@@ -366,11 +373,12 @@ def _run(
             if len(seeds) > 1:
                 # M comes from the first training alone; C from every seed.
                 values = [results["clean_training"]["C"]]
-                for seed in seeds[1:]:
-                    other = _train_final(
-                        functools.partial(model_factory, seed), X_train, y_train
+                values += [
+                    clean_accuracy(y_test, other.predict(X_test))
+                    for other, _ in _train_seeds(
+                        model_factory, seeds[1:], X_train, y_train
                     )
-                    values.append(clean_accuracy(y_test, other.predict(X_test)))
+                ]
                 results["clean_training"].update(
                     C=float(np.mean(values)), C_seeds=values
                 )
