@@ -235,3 +235,71 @@ class TestMaxSamples:
         with pytest.raises(ValueError, match="max_samples"):
             voter.fit(X, y, components=np.arange(len(y)) % 4)
         assert trained_rows == []
+
+
+class TestPartitionAndVote:
+    """The pipelined partition and vote give what the two stages give."""
+
+    @staticmethod
+    def _data(label_noise):
+        from sklearn_ispl._validation import prepare_data
+
+        X, y, _ = label_noise
+        return prepare_data(X, y, 2, "tabular")
+
+    @pytest.mark.parametrize("n_jobs", [1, 2, -1])
+    @pytest.mark.parametrize(
+        "n_rows, settings",
+        [
+            (None, {"n_runs": 1, "n_components": 4}),
+            (None, {"n_runs": 3, "n_components": 3}),
+            # 30 rows cannot hold 8 components of 2 classes: each run stops
+            # at one, so fewer seeds are used than were drawn ahead.
+            (30, {"n_runs": 2, "n_components": 8}),
+            (200, {"n_runs": 2, "n_components": 4}),
+        ],
+    )
+    def test_same_as_partition_then_vote(self, label_noise, n_jobs, n_rows, settings):
+        from sklearn_ispl._partition import partition
+        from sklearn_ispl._vote import partition_and_vote, vote
+
+        data = self._data(label_noise)
+        rows = None if n_rows is None else np.arange(0, 2 * n_rows, 2)
+        learner = SGDClassifier(loss="log_loss")
+        voter = BoostedComponentVoter(n_epochs=2, max_samples=0.5, n_jobs=n_jobs)
+        settings = {**settings, "warmup_epochs": 1, "epochs_per_iteration": 1}
+        rng_a, rng_b = np.random.RandomState(3), np.random.RandomState(3)
+        components, runs = partition(
+            data, learner, rng_a, n_jobs=n_jobs, rows=rows, **settings
+        )
+        keep, scores, predictions = vote(voter, data, components, learner, rng_a)
+        got = partition_and_vote(voter, data, learner, rng_b, rows=rows, **settings)
+
+        assert [c.tolist() for c in got[0]] == [c.tolist() for c in components]
+        np.testing.assert_array_equal(got[1], runs)
+        np.testing.assert_array_equal(got[2], keep)
+        np.testing.assert_array_equal(got[3], scores)
+        np.testing.assert_array_equal(got[4], predictions)
+        assert got[5] >= 0
+        # Both leave the generator where the next stage expects it.
+        assert rng_a.randint(10**9) == rng_b.randint(10**9)
+        if n_rows == 30:
+            assert len(components) == 2
+
+    def test_an_error_in_a_run_is_raised(self, label_noise, monkeypatch):
+        from sklearn_ispl import _vote
+
+        def failing(*args):
+            yield np.arange(10)
+            raise ValueError("the run failed")
+
+        monkeypatch.setattr(_vote, "iter_ispl_run", failing)
+        voter = BoostedComponentVoter(n_epochs=1, n_jobs=2)
+        with pytest.raises(ValueError, match="the run failed"):
+            _vote.partition_and_vote(
+                voter,
+                self._data(label_noise),
+                SGDClassifier(loss="log_loss"),
+                np.random.RandomState(0),
+                n_runs=2,
+            )
