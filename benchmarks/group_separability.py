@@ -146,6 +146,18 @@ def main(argv=None):
             "n_poison": int(poison.sum()),
             "FN": int((ispl.keep_mask_ & poison).sum()),
             "FP": int((~ispl.keep_mask_ & ~poison).sum()),
+            # What the vote and the refine stage alone decided, before the
+            # extra stages' final say.
+            "stages": {
+                stage: {
+                    "FN": int((mask & poison).sum()),
+                    "FP": int((~mask & ~poison).sum()),
+                }
+                for stage, mask in (
+                    ("vote", ispl.vote_keep_mask_),
+                    ("refine", ispl.refine_keep_mask_),
+                )
+            },
             "n_groups": len(decision.groups_),
             # The groups the filter's own group trigger test tested.
             "group_test": [
