@@ -10,11 +10,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseFilter
 from ._docstring import SHARED_PARAMS, Substitution
+from ._partition import partition
 from ._refine import SelfTraining
 from ._schedules import NESTED, SCHEDULES, resolve_settings
 from ._stages import FitState
 from ._validation import resolve_size
-from ._vote import BoostedComponentVoter, partition_and_vote
+from ._vote import BoostedComponentVoter, vote
 
 __all__ = ["ISPLFilter"]
 
@@ -153,9 +154,7 @@ class ISPLFilter(BaseFilter):
         How ``X`` was read: "nhw", "nhwc", "nchw", "flat" or "tabular".
     stage_times_ : dict
         Wall-clock seconds of "partition", "vote", "refine" and of each
-        extra stage (by class name). The vote's learners start while the
-        partition goes on, so "vote" is the time after the last component
-        was found.
+        extra stage (by class name).
 
     See Also
     --------
@@ -275,20 +274,14 @@ class ISPLFilter(BaseFilter):
         rng = check_random_state(self.random_state)
         times = {}
         tic = time.perf_counter()
-        settings = plan["partition"]
-        rows = self._partition_rows(data, settings, rng)
-        components, runs, vote_keep, scores, predictions, found = partition_and_vote(
-            plan["voter"],
-            data,
-            plan["weak_learner"],
-            rng,
-            rows=rows,
-            **{k: v for k, v in settings.items() if k != "partition_samples"},
+        components, runs = self._partition_stage(data, plan, rng)
+        times["partition"] = time.perf_counter() - tic
+
+        tic = time.perf_counter()
+        vote_keep, scores, predictions = vote(
+            plan["voter"], data, components, plan["weak_learner"], rng
         )
-        # The vote's learners start while the partition goes on: "vote" is
-        # what is left once the last component is found.
-        times["partition"] = found
-        times["vote"] = time.perf_counter() - tic - found
+        times["vote"] = time.perf_counter() - tic
 
         state = FitState(
             data=data,
@@ -352,6 +345,20 @@ class ISPLFilter(BaseFilter):
         hook(state)
         name = type(stage).__name__
         times[name] = times.get(name, 0.0) + time.perf_counter() - tic
+
+    def _partition_stage(self, data, plan, rng):
+        settings = plan["partition"]
+        rows = self._partition_rows(data, settings, rng)
+        return partition(
+            data,
+            plan["weak_learner"],
+            rng,
+            self.device,
+            self.n_jobs,
+            self.verbose,
+            rows=rows,
+            **{k: v for k, v in settings.items() if k != "partition_samples"},
+        )
 
     @staticmethod
     def _partition_rows(data, settings, rng):

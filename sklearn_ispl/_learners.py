@@ -23,7 +23,6 @@ import functools
 import inspect
 import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
@@ -460,38 +459,6 @@ def _call_in_worker(fn, args, n_threads):
     if torch.get_num_threads() != n_threads:
         torch.set_num_threads(n_threads)
     return fn(*args)
-
-
-class TaskPool:
-    """Threads that run training tasks submitted while earlier ones run.
-
-    For work whose tasks become known one by one (a component learner can
-    start as soon as the partition finds its component). Each task trains
-    with :data:`TASK_THREADS` torch threads, as in :func:`run_tasks`, so
-    what it computes does not depend on the number of workers. Use it as a
-    context manager; leaving it waits for the tasks, and on an error
-    cancels those not started.
-    """
-
-    def __init__(self, n_workers):
-        self.n_workers = n_workers
-
-    def __enter__(self):
-        self._threads = _torch_threads(TASK_THREADS)
-        self._threads.__enter__()
-        self._pool = ThreadPoolExecutor(self.n_workers)
-        return self
-
-    def submit(self, fn, *args):
-        """Start ``fn(*args)`` when a worker is free; returns its future."""
-        return self._pool.submit(_call_in_worker, fn, args, TASK_THREADS)
-
-    def __exit__(self, exc_type, exc, tb):
-        try:
-            self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
-        finally:
-            self._threads.__exit__(exc_type, exc, tb)
-        return False
 
 
 def resolve_n_workers(n_jobs, n_tasks):

@@ -65,22 +65,10 @@ def partition(
     run_ids : ndarray of int
         The run each component came from.
     """
-    tasks = run_arguments(data, weak_learner, rng, device, rows, settings)
-    runs = run_tasks(ispl_run, tasks, n_jobs, verbose, "ISPL runs")
-    components = [comp for run in runs for comp in run]
-    run_ids = np.concatenate(
-        [np.full(len(run), r, dtype=np.int64) for r, run in enumerate(runs)]
-    )
-    return components, run_ids
-
-
-def run_arguments(data, weak_learner, rng, device, rows, settings):
-    """The arguments of :func:`ispl_run` for each of the ``n_runs`` runs of
-    ``settings`` (missing ones take the paper's value), their seeds drawn
-    from ``rng`` before any run starts."""
     settings = {**PAPER_PARTITION, **settings}
-    seeds = rng.randint(np.iinfo(np.int32).max, size=settings["n_runs"])
-    return [
+    n_runs = settings.pop("n_runs")
+    seeds = rng.randint(np.iinfo(np.int32).max, size=n_runs)
+    tasks = [
         (
             data,
             weak_learner,
@@ -96,6 +84,12 @@ def run_arguments(data, weak_learner, rng, device, rows, settings):
         )
         for seed in seeds
     ]
+    runs = run_tasks(ispl_run, tasks, n_jobs, verbose, "ISPL runs")
+    components = [comp for run in runs for comp in run]
+    run_ids = np.concatenate(
+        [np.full(len(run), r, dtype=np.int64) for r, run in enumerate(runs)]
+    )
+    return components, run_ids
 
 
 def ispl_run(
@@ -121,40 +115,9 @@ def ispl_run(
     components : list of ndarray of int
         Disjoint row indices covering every sample of ``rows``.
     """
-    return list(
-        iter_ispl_run(
-            data,
-            weak_learner,
-            seed,
-            device,
-            n_components,
-            warmup_epochs,
-            epochs_per_iteration,
-            expansion,
-            momentum,
-            class_floor,
-            rows,
-        )
-    )
-
-
-def iter_ispl_run(
-    data,
-    weak_learner,
-    seed,
-    device,
-    n_components,
-    warmup_epochs,
-    epochs_per_iteration,
-    expansion,
-    momentum,
-    class_floor,
-    rows=None,
-):
-    """:func:`ispl_run`, yielding each component as soon as it is found, so
-    that work on it can start while the run goes on."""
     rng = np.random.RandomState(seed)
     remaining = np.arange(len(data)) if rows is None else np.asarray(rows)
+    components = []
     for round_ in range(n_components):
         rounds_left = n_components - round_
         # Stop once a component would hold fewer than ~2 samples per class:
@@ -174,10 +137,11 @@ def iter_ispl_run(
             momentum,
             class_floor,
         )
-        yield component
+        components.append(component)
         remaining = np.setdiff1d(remaining, component, assume_unique=True)
     if len(remaining):
-        yield remaining
+        components.append(remaining)
+    return components
 
 
 def _ispl_round(

@@ -24,8 +24,6 @@ components outvote. Three ways to count:
   kept more poison in others (``benchmarks/README.md``).
 """
 
-import queue
-import time
 from numbers import Integral, Real
 
 import numpy as np
@@ -35,13 +33,11 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._base import BaseFilter
 from ._docstring import SHARED_PARAMS, Substitution
-from ._learners import TaskPool, build_learner, resolve_n_workers, run_tasks
-from ._partition import iter_ispl_run, partition, run_arguments
+from ._learners import build_learner, run_tasks
+from ._partition import partition
 from ._validation import resolve_size
 
 __all__ = ["BoostedComponentVoter"]
-
-_MAX_SEED = np.iinfo(np.int32).max
 
 
 def train_voter(
@@ -405,7 +401,7 @@ def vote(voter, data, components, weak_learner, rng):
     ``weak_learner`` the learner trained on each component (None: the
     default network). Returns ``(keep, scores, predictions)``.
     """
-    seeds = rng.randint(_MAX_SEED, size=len(components))
+    seeds = rng.randint(np.iinfo(np.int32).max, size=len(components))
     caps = _max_samples(voter.max_samples, components)
     tasks = [
         (data, weak_learner, seed, voter.device, comp, voter.n_epochs, cap)
@@ -414,104 +410,6 @@ def vote(voter, data, components, weak_learner, rng):
     predictions = np.stack(
         run_tasks(train_voter, tasks, voter.n_jobs, voter.verbose, "voting")
     )
-    keep, scores = _count(voter, data, components, predictions, rng)
-    return keep, scores, predictions
-
-
-def partition_and_vote(voter, data, weak_learner, rng, rows=None, **settings):
-    """The partition followed by the vote, each component learner started as
-    soon as its component is found.
-
-    Gives what :func:`~sklearn_ispl._partition.partition` (on ``rows``, with
-    the partition ``settings``) followed by :func:`vote` give, bit for bit:
-    the same seeds in the same order, and every training task has the same
-    number of torch threads. While the partition's runs go on, the workers
-    they leave free train the learners of the components found so far.
-    Tasks run in threads (``voter.n_jobs`` of them) whatever the joblib
-    backend.
-
-    Returns
-    -------
-    components, run_ids : as :func:`~sklearn_ispl._partition.partition`
-    keep, scores, predictions : as :func:`vote`
-    partition_seconds : float
-        When the last component was found, from the start.
-    """
-    tic = time.perf_counter()
-    runs = run_arguments(data, weak_learner, rng, voter.device, rows, settings)
-    # The vote's seeds are the next draws of ``rng``, one per component.
-    # Drawn now from a copy, for as many components as the runs can find,
-    # so that a learner can start before their number is known; the first
-    # draws of a longer sequence are those of a shorter one.
-    ahead = np.random.RandomState()
-    ahead.set_state(rng.get_state())
-    seeds = ahead.randint(_MAX_SEED, size=sum(run[4] for run in runs))
-    found = queue.Queue()
-
-    def run_partition(r):
-        try:
-            for component in iter_ispl_run(*runs[r]):
-                found.put((r, component))
-        except BaseException as exc:  # re-raised by the caller
-            found.put((r, exc))
-        else:
-            found.put((r, None))
-
-    per_run = [[] for _ in runs]
-    done = [False] * len(runs)
-    futures = []
-    n_workers = resolve_n_workers(voter.n_jobs, len(runs) + len(seeds))
-    with TaskPool(n_workers) as pool:
-        for r in range(len(runs)):
-            pool.submit(run_partition, r)
-        while not all(done):
-            r, item = found.get()
-            if isinstance(item, BaseException):
-                raise item
-            if item is None:
-                done[r] = True
-            else:
-                per_run[r].append(item)
-            # A component's place in the pooled list, and so its seed, is
-            # known once every earlier run has ended.
-            known = []
-            for run, finished in zip(per_run, done, strict=True):
-                known.extend(run)
-                if not finished:
-                    break
-            for component in known[len(futures) :]:
-                cap = _max_samples(voter.max_samples, [component])[0]
-                futures.append(
-                    pool.submit(
-                        train_voter,
-                        data,
-                        weak_learner,
-                        seeds[len(futures)],
-                        voter.device,
-                        component,
-                        voter.n_epochs,
-                        cap,
-                    )
-                )
-        partition_seconds = time.perf_counter() - tic
-        if voter.verbose:
-            from tqdm.auto import tqdm
-
-            futures = tqdm(futures, desc="voting", leave=False)
-        predictions = np.stack([future.result() for future in futures])
-    components = [component for run in per_run for component in run]
-    run_ids = np.concatenate(
-        [np.full(len(run), r, dtype=np.int64) for r, run in enumerate(per_run)]
-    )
-    drawn = rng.randint(_MAX_SEED, size=len(components))
-    if not np.array_equal(drawn, seeds[: len(components)]):
-        raise AssertionError("the vote's seeds were not drawn ahead faithfully")
-    keep, scores = _count(voter, data, components, predictions, rng)
-    return components, run_ids, keep, scores, predictions, partition_seconds
-
-
-def _count(voter, data, components, predictions, rng):
-    """``voter``'s count of the learners' ``predictions``: ``(keep, scores)``."""
     if voter.voting == "competent":
         keep, scores = competent_vote(
             predictions,
@@ -525,7 +423,7 @@ def _count(voter, data, components, predictions, rng):
         keep, scores = sample_vote(predictions, data.y, voter.min_votes, rng)
     else:
         keep, scores = component_vote(predictions, components, data.y)
-    return keep, scores
+    return keep, scores, predictions
 
 
 def _max_samples(max_samples, components):

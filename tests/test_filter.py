@@ -527,12 +527,12 @@ def test_refine_settings_reach_the_refine_stage(monkeypatch, poisoned_digits):
     ],
 )
 def test_bad_nested_settings_are_refused_before_training(params, match, monkeypatch):
-    from sklearn_ispl._learners import Learner
+    import sklearn_ispl._partition as partition_module
 
     def trained(*args):
         raise AssertionError("a learner was trained before the settings were checked")
 
-    monkeypatch.setattr(Learner, "fit_epochs", trained)
+    monkeypatch.setattr(partition_module, "ispl_run", trained)
     X = np.zeros((20, 4))
     y = np.arange(20) % 2
     with pytest.raises(ValueError, match=match):
@@ -597,10 +597,10 @@ class TestPartitionSamples:
     def test_a_draw_smaller_than_the_components_is_refused_before_training(
         self, monkeypatch, poisoned_digits
     ):
-        from sklearn_ispl._learners import Learner
+        import sklearn_ispl._partition as partition_module
 
         monkeypatch.setattr(
-            Learner, "fit_epochs", lambda *a, **k: pytest.fail("trained")
+            partition_module, "run_tasks", lambda *a, **k: pytest.fail("trained")
         )
         X, y, _, _ = poisoned_digits
         with pytest.raises(ValueError, match="partition_samples gives 3 samples"):
