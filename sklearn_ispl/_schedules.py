@@ -135,9 +135,9 @@ SCHEDULES = {
     # Tens of thousands of samples: one run of medium's partition on a
     # stratified draw of 6,000 samples and its vote (the component learners
     # still vote on every sample, which makes each of them costly here),
-    # short cross-fitted self-training of the 16/32 network (one epoch per
-    # round: a model trained longer contradicts hard clean samples with the
-    # near-certainty of poison, and its final rule removes them), a
+    # short cross-fitted self-training of the 16/32 network (three rounds of
+    # one epoch: a model trained longer contradicts hard clean samples with
+    # the near-certainty of poison, and its final rule removes them), a
     # trigger-blind judge that keeps the refine models from learning a
     # trigger from the poison the vote lets through, and the group decision.
     # With no rescue to give hard clean samples back, the final rule keeps
@@ -153,7 +153,7 @@ SCHEDULES = {
         "epochs_per_iteration": 2,
         "partition_samples": 6000,
         "voter": {"n_epochs": 20},
-        "refiner": {"n_rounds": 4, "n_epochs": 1, "n_folds": 2, "keep_ratio": 1e-5},
+        "refiner": {"n_rounds": 3, "n_epochs": 1, "n_folds": 2, "keep_ratio": 1e-5},
         "weak_learner": _SMALL_CNN,
         "refine_learner": None,
         "extra_stages": _large_stages,
