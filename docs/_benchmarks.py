@@ -50,7 +50,9 @@ SPEED_SETS = {
     "default-float32-candidates.json": "``ISPLFilter()`` (``auto``), "
     "float32, with the candidate groups, one round of the group trigger test",
     "default-float32-rounds2.json": "``ISPLFilter()`` (``auto``), float32, "
-    "as it is now: candidate groups and two rounds of the group trigger test",
+    "candidate groups and two rounds of the group trigger test",
+    "default-float32-refine4x1.json": "``ISPLFilter()`` (``auto``), float32, "
+    "as it is now: one refine epoch per round",
 }
 
 
