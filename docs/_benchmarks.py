@@ -52,7 +52,9 @@ SPEED_SETS = {
     "default-float32-rounds2.json": "``ISPLFilter()`` (``auto``), float32, "
     "candidate groups and two rounds of the group trigger test",
     "default-float32-refine4x1.json": "``ISPLFilter()`` (``auto``), float32, "
-    "as it is now: one refine epoch per round",
+    "four refine rounds of one epoch",
+    "default-float32-refine3x1.json": "``ISPLFilter()`` (``auto``), float32, "
+    "as it is now: three refine rounds of one epoch",
 }
 
 
@@ -603,7 +605,8 @@ def render():
         "",
         "``sklearn-ispl bench --n-train 60000`` (quick profile, all 60,000 "
         "Fashion-MNIST training images, ``auto`` = ``large``, ``--n-jobs "
-        "2``, with two rounds of the group trigger test): one scenario of "
+        "2``, with two rounds of the group trigger test and three refine "
+        "rounds of one epoch): one scenario of "
         "each family and two held out (4 and 9), the final classifier trained "
         "without a defense and on what the filter kept (C / A: clean "
         "accuracy / attack success). *fit s* is the filter's ``fit``, *final "
@@ -637,7 +640,8 @@ def render():
         "",
         "``sklearn-ispl bench --profile quick --final-seeds 3`` (6,000 "
         "images, ``ISPLFilter()`` = ``medium``; the last rows on all 60,000 "
-        "images, ``large``; float32 networks): the final "
+        "images, ``large`` with four refine rounds of one epoch; float32 "
+        "networks): the final "
         "classifier trained with seeds 0, 1 and 2 on all the samples (no "
         "defense) and on what the filter kept; each cell gives the mean and "
         "the three trainings. One training's clean accuracy moves by a "
