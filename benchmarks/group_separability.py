@@ -27,7 +27,7 @@ Usage::
 
 import numpy as np
 from large_rule import parse_scenarios_args, scenario, scenarios_parser, with_rounds
-from stages import run_record, save_scenario
+from stages import counts, run_record, save_scenario
 
 from sklearn_ispl import ISPLFilter
 from sklearn_ispl._schedules import resolve_settings
@@ -144,19 +144,12 @@ def main(argv=None):
         entry = {
             "schedule": ispl.schedule_["schedule"],
             "n_poison": int(poison.sum()),
-            "FN": int((ispl.keep_mask_ & poison).sum()),
-            "FP": int((~ispl.keep_mask_ & ~poison).sum()),
+            **counts(ispl.keep_mask_, poison),
             # What the vote and the refine stage alone decided, before the
             # extra stages' final say.
             "stages": {
-                stage: {
-                    "FN": int((mask & poison).sum()),
-                    "FP": int((~mask & ~poison).sum()),
-                }
-                for stage, mask in (
-                    ("vote", ispl.vote_keep_mask_),
-                    ("refine", ispl.refine_keep_mask_),
-                )
+                "vote": counts(ispl.vote_keep_mask_, poison),
+                "refine": counts(ispl.refine_keep_mask_, poison),
             },
             "n_groups": len(decision.groups_),
             # The groups the filter's own group trigger test tested.
