@@ -13,6 +13,7 @@ from sklearn_ispl._learners import (
     TASK_THREADS,
     BatchIterator,
     IndexedTensorDataset,
+    MaxPool2x2,
     build_learner,
     resolve_n_workers,
     run_tasks,
@@ -275,6 +276,29 @@ def test_pooling_before_the_relu_changes_nothing():
     torch.testing.assert_close(cnn(X), usual(X), rtol=0, atol=0)
     for ours, theirs in zip(*grads, strict=True):
         torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 28, 28), (2, 3, 7, 9)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_max_pool_without_gradient_equals_max_pool2d(shape, channels_last):
+    torch.manual_seed(0)
+    # Rounded values: many ties, as a constant image background gives.
+    X = torch.round(torch.randn(shape) * 2)
+    X[0, 0, 0, 0] = float("nan")
+    if channels_last:
+        X = X.contiguous(memory_format=torch.channels_last)
+    expected = nn.functional.max_pool2d(X, 2)
+    with torch.no_grad():
+        got = MaxPool2x2()(X)
+    torch.testing.assert_close(got, expected, rtol=0, atol=0, equal_nan=True)
+    assert got.is_contiguous(memory_format=torch.channels_last) == channels_last
+
+
+def test_max_pool_keeps_max_pool2d_gradient_in_training():
+    # A tie: MaxPool2d sends the whole gradient to one of the two elements.
+    X = torch.zeros(1, 1, 2, 2, requires_grad=True)
+    MaxPool2x2()(X).sum().backward()
+    assert sorted(X.grad.flatten().tolist()) == [0.0, 0.0, 0.0, 1.0]
 
 
 def test_bfloat16_precision_rounds_but_returns_float32_logits():
