@@ -640,7 +640,7 @@ def render():
         "",
         "``sklearn-ispl bench --profile quick --final-seeds 3`` (6,000 "
         "images, ``ISPLFilter()`` = ``medium``; the last rows on all 60,000 "
-        "images, ``large`` with four refine rounds of one epoch; float32 "
+        "images, ``large`` as it is now; float32 "
         "networks): the final "
         "classifier trained with seeds 0, 1 and 2 on all the samples (no "
         "defense) and on what the filter kept; each cell gives the mean and "
