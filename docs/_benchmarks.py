@@ -54,7 +54,9 @@ SPEED_SETS = {
     "default-float32-refine4x1.json": "``ISPLFilter()`` (``auto``), float32, "
     "four refine rounds of one epoch",
     "default-float32-refine3x1.json": "``ISPLFilter()`` (``auto``), float32, "
-    "as it is now: three refine rounds of one epoch",
+    "three refine rounds of one epoch",
+    "default-float32-pool.json": "``ISPLFilter()`` (``auto``), float32, "
+    "as it is now: pooling by pairwise maxima when predicting",
 }
 
 
