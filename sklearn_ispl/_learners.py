@@ -107,7 +107,7 @@ class MaxPool2x2(nn.MaxPool2d):
     needed.
 
     The values are those of ``nn.MaxPool2d(2)`` (a maximum is exact), but
-    the two elementwise maxima run several times faster on CPU, and the
+    the two elementwise maxima run faster on CPU, and the
     learners spend much of their time predicting. Training keeps
     ``MaxPool2d``: its gradient goes to one element of a tie, the pairwise
     maximum's would be split between them.
