@@ -106,11 +106,11 @@ class MaxPool2x2(nn.MaxPool2d):
     """2x2 max pooling, computed as two pairwise maxima where no gradient is
     needed.
 
-    The values are those of ``nn.MaxPool2d(2)`` (a maximum is exact), but
-    the two elementwise maxima run faster on CPU, and the
-    learners spend much of their time predicting. Training keeps
-    ``MaxPool2d``: its gradient goes to one element of a tie, the pairwise
-    maximum's would be split between them.
+    Predictions get the values of ``nn.MaxPool2d(2)`` (a maximum is exact)
+    from two elementwise maxima, which run faster on CPU; the learners spend
+    much of their time predicting. Training keeps ``MaxPool2d``: its
+    gradient goes to one element of a tie, the pairwise maximum's would be
+    split between them.
     """
 
     def __init__(self):
