@@ -30,8 +30,10 @@ QUICK_SETS = {
 # ``sklearn-ispl bench`` on all 60,000 images (``--n-train 60000``), ISPL
 # only: one scenario of each family.
 LARGE_SETS = {
-    "float32/large-paper": "float32",
-    "float32/large-robust": "float32",
+    "float32/large-paper": "60,000 images",
+    "float32/large-robust": "60,000 images",
+    "float32/large20k-paper": "20,000 images",
+    "float32/large20k-robust": "20,000 images",
 }
 
 # ``sklearn-ispl bench --final-seeds 3`` on the quick profile: the final
@@ -602,21 +604,23 @@ def render():
         ["family", "defense", *SUMMARY_COLUMNS], _robust_rows(ROBUST_BEFORE)
     )
     lines += [
-        "``ISPLFilter()`` on 60,000 images",
-        "---------------------------------",
+        "``ISPLFilter()`` on 20,000 and 60,000 images",
+        "--------------------------------------------",
         "",
         "``sklearn-ispl bench --n-train 60000`` (quick profile, all 60,000 "
         "Fashion-MNIST training images, ``auto`` = ``large``, ``--n-jobs "
         "2``, with two rounds of the group trigger test and three refine "
-        "rounds of one epoch): one scenario of "
+        "rounds of one epoch; the rows marked 20,000 images: ``--n-train "
+        "20000``, where ``auto`` starts to pick ``large``, the no-defense "
+        "columns and the clean training from the same run): one scenario of "
         "each family and two held out (4 and 9), the final classifier trained "
         "without a defense and on what the filter kept (C / A: clean "
         "accuracy / attack success). *fit s* is the filter's ``fit``, *final "
         "s* one training of the final classifier on what it kept. The "
         "filter ran on a processor without bfloat16 units, so its networks "
-        "computed in float32; the no-defense columns and the clean training "
-        "come from an earlier run on a processor with them, except scenario "
-        "9's. The runs with bfloat16 networks, before the group trigger test "
+        "computed in float32; at 60,000 images the no-defense columns and "
+        "the clean training come from an earlier run on a processor with "
+        "them, except scenario 9's. The runs with bfloat16 networks, before the group trigger test "
         "tested candidate groups, are in commit 649a0d8 "
         '(``benchmarks/README.md``: "The 60,000-image default without '
         'bfloat16 units").',
