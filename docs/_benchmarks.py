@@ -620,8 +620,9 @@ def render():
         "filter ran on a processor without bfloat16 units, so its networks "
         "computed in float32; at 60,000 images the no-defense columns and "
         "the clean training come from an earlier run on a processor with "
-        "them, except scenario 9's. The runs with bfloat16 networks, before the group trigger test "
-        "tested candidate groups, are in commit 649a0d8 "
+        "them, except scenario 9's. The runs with bfloat16 networks, "
+        "before the group trigger test tested candidate groups, are in "
+        "commit 649a0d8 "
         '(``benchmarks/README.md``: "The 60,000-image default without '
         'bfloat16 units").',
         "",

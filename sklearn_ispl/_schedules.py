@@ -11,7 +11,8 @@ A schedule is a dict with these keys:
 
 - the partition's settings (``n_runs`` ... ``partition_samples``);
 - ``voter`` and ``refiner``: settings of :class:`BoostedComponentVoter`
-  and :class:`SelfTraining`;
+  and :class:`SelfTraining`, or a function of the number of training
+  samples returning them;
 - ``weak_learner`` and ``refine_learner``: settings of the default network
   (:func:`make_weak_learner`), used when the filter is given no learner;
   ``refine_learner=None`` trains the refine stage with the weak learner;
@@ -66,6 +67,22 @@ def _large_stages():
         GroupDecision(confidence=0.97, min_share=0.7),
         GroupTriggerTest(),
     ]
+
+
+#: Samples the cross-fitted refine models of ``large`` read per round, over
+#: both folds: one epoch of 60,000 samples.
+LARGE_REFINE_SAMPLES = 60000
+
+
+def _large_refiner(n_samples):
+    # The refine models' confidence grows with their updates, not their
+    # epochs, and the final rule and the group decision read it on one
+    # scale: a round reads about LARGE_REFINE_SAMPLES samples whatever the
+    # data size. Trained longer, the models contradict hard clean samples
+    # with the near-certainty of poison; trained shorter, they rule out too
+    # little for the group decision to flag the poison's group.
+    epochs = max(1, round(LARGE_REFINE_SAMPLES / n_samples))
+    return {"n_rounds": 3, "n_epochs": epochs, "n_folds": 2, "keep_ratio": 1e-5}
 
 
 def _medium_stages():
@@ -136,8 +153,8 @@ SCHEDULES = {
     # stratified draw of 6,000 samples and its vote (the component learners
     # still vote on every sample, which makes each of them costly here),
     # short cross-fitted self-training of the 16/32 network (three rounds of
-    # one epoch: a model trained longer contradicts hard clean samples with
-    # the near-certainty of poison, and its final rule removes them), a
+    # one epoch at 60,000 samples, as many updates on fewer: see
+    # _large_refiner), a
     # trigger-blind judge that keeps the refine models from learning a
     # trigger from the poison the vote lets through, and the group decision.
     # With no rescue to give hard clean samples back, the final rule keeps
@@ -153,7 +170,7 @@ SCHEDULES = {
         "epochs_per_iteration": 2,
         "partition_samples": 6000,
         "voter": {"n_epochs": 20},
-        "refiner": {"n_rounds": 3, "n_epochs": 1, "n_folds": 2, "keep_ratio": 1e-5},
+        "refiner": _large_refiner,
         "weak_learner": _SMALL_CNN,
         "refine_learner": None,
         "extra_stages": _large_stages,
@@ -219,7 +236,11 @@ def resolve_settings(filt, data):
     else:
         refine_learner = _default_learner(schedule["refine_learner"], data)
     refiner = _resolve_part(
-        filt.refiner, SelfTraining, schedule["refiner"], "learner", refine_learner
+        filt.refiner,
+        SelfTraining,
+        _sized(schedule["refiner"], len(data)),
+        "learner",
+        refine_learner,
     )
     _set_nested(refiner, sub("refiner"), "refiner")
     check_nested(refiner, "refiner")
@@ -229,7 +250,7 @@ def resolve_settings(filt, data):
     voter = _resolve_part(
         filt.voter,
         BoostedComponentVoter,
-        schedule["voter"],
+        _sized(schedule["voter"], len(data)),
         "weak_learner",
         weak_learner,
     )
@@ -270,6 +291,11 @@ def resolve_settings(filt, data):
         "extra_stages": stages,
         "record": record,
     }
+
+
+def _sized(settings, n_samples):
+    """A schedule's settings for ``n_samples`` samples (see the module doc)."""
+    return settings(n_samples) if callable(settings) else settings
 
 
 def _resolve_part(given, cls, settings, learner_name, learner):

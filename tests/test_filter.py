@@ -248,6 +248,28 @@ class TestEstimatorAPI:
         assert resolve_schedule_name("auto", n) == name
         assert resolve_schedule_name("paper", n) == "paper"
 
+    @pytest.mark.parametrize(
+        "n, epochs", [(20000, 3), (30000, 2), (45000, 1), (60000, 1), (200000, 1)]
+    )
+    def test_large_refine_rounds_read_as_many_samples_on_any_size(self, n, epochs):
+        from sklearn_ispl import SCHEDULES
+
+        refiner = SCHEDULES["large"]["refiner"](n)
+        assert refiner["n_epochs"] == epochs
+        assert (refiner["n_rounds"], refiner["n_folds"]) == (3, 2)
+
+    def test_large_refiner_is_resolved_for_the_data_size(self):
+        from sklearn_ispl._schedules import resolve_settings
+        from sklearn_ispl._validation import prepare_data
+
+        rng = np.random.RandomState(0)
+        X, y = rng.rand(300, 1, 8, 8).astype(np.float32), np.arange(300) % 3
+        data = prepare_data(X, y, 3, "nchw")
+        record = resolve_settings(ISPLFilter(schedule="large"), data)["record"]
+        assert record["refiner__n_epochs"] == 200
+        given = ISPLFilter(schedule="large", refiner__n_epochs=2)
+        assert resolve_settings(given, data)["record"]["refiner__n_epochs"] == 2
+
     def test_paper_schedule_is_appendix_b1(self):
         import torch
 
