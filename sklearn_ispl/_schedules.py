@@ -11,8 +11,8 @@ A schedule is a dict with these keys:
 
 - the partition's settings (``n_runs`` ... ``partition_samples``);
 - ``voter`` and ``refiner``: settings of :class:`BoostedComponentVoter`
-  and :class:`SelfTraining`, or a function of the number of training
-  samples returning them;
+  and :class:`SelfTraining`; ``refiner`` may be a function of the number
+  of training samples returning them;
 - ``weak_learner`` and ``refine_learner``: settings of the default network
   (:func:`make_weak_learner`), used when the filter is given no learner;
   ``refine_learner=None`` trains the refine stage with the weak learner;
@@ -238,7 +238,7 @@ def resolve_settings(filt, data):
     refiner = _resolve_part(
         filt.refiner,
         SelfTraining,
-        _sized(schedule["refiner"], len(data)),
+        _refiner_settings(schedule["refiner"], len(data)),
         "learner",
         refine_learner,
     )
@@ -250,7 +250,7 @@ def resolve_settings(filt, data):
     voter = _resolve_part(
         filt.voter,
         BoostedComponentVoter,
-        _sized(schedule["voter"], len(data)),
+        schedule["voter"],
         "weak_learner",
         weak_learner,
     )
@@ -293,9 +293,9 @@ def resolve_settings(filt, data):
     }
 
 
-def _sized(settings, n_samples):
-    """A schedule's settings for ``n_samples`` samples (see the module doc)."""
-    return settings(n_samples) if callable(settings) else settings
+def _refiner_settings(refiner, n_samples):
+    """A schedule's refiner settings for ``n_samples`` samples."""
+    return refiner(n_samples) if callable(refiner) else refiner
 
 
 def _resolve_part(given, cls, settings, learner_name, learner):
