@@ -13,8 +13,9 @@ trigger sets poison apart from the class it looks like; a look-alike
 resemblance does not. The filter's group trigger test confirms its
 candidate groups by this statistic (``n_candidates``); the script measures
 it on many more groups, with the groups the filter's test tested.
-``--rounds N`` fits the filter with its group trigger test at
-``n_rounds=N``.
+``--rounds N`` and ``--candidates N`` fit the filter with its group
+trigger test at ``n_rounds=N`` and ``n_candidates=N``; ``--groups 0``
+records only the fit and the groups its test tested.
 
 Usage::
 
@@ -26,7 +27,7 @@ Usage::
 """
 
 import numpy as np
-from large_rule import parse_scenarios_args, scenario, scenarios_parser, with_rounds
+from large_rule import parse_scenarios_args, scenario, scenarios_parser, with_test
 from stages import counts, run_record, save_scenario
 
 from sklearn_ispl import ISPLFilter
@@ -69,6 +70,12 @@ def main(argv=None):
     parser.add_argument(
         "--rounds", type=int, default=None, help="the group trigger test's n_rounds"
     )
+    parser.add_argument(
+        "--candidates",
+        type=int,
+        default=None,
+        help="the group trigger test's n_candidates",
+    )
     parser.add_argument("--epochs", type=int, default=2)
     args, profile = parse_scenarios_args(parser, argv)
     result = None
@@ -78,8 +85,16 @@ def main(argv=None):
             result = run_record("group_separability.py", argv, {}, poison)
             result["scenarios"] = {}
         ispl = ISPLFilter(random_state=args.seed, n_jobs=args.n_jobs)
-        if args.rounds is not None:
-            ispl.set_params(extra_stages=with_rounds(len(X), args.rounds))
+        test = {
+            key: value
+            for key, value in (
+                ("n_rounds", args.rounds),
+                ("n_candidates", args.candidates),
+            )
+            if value is not None
+        }
+        if test:
+            ispl.set_params(extra_stages=with_test(len(X), **test))
         ispl.fit(X, y)
         found = [s for s in ispl.extra_stages_ if isinstance(s, GroupDecision)]
         if not found:
@@ -152,6 +167,7 @@ def main(argv=None):
                 "refine": counts(ispl.refine_keep_mask_, poison),
             },
             "n_groups": len(decision.groups_),
+            "stage_times": {k: round(v, 1) for k, v in ispl.stage_times_.items()},
             # The groups the filter's own group trigger test tested.
             "group_test": [
                 {

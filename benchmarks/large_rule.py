@@ -59,14 +59,14 @@ def scenario(name, profile, n_train):
     raise SystemExit(f"unknown scenario {name!r}")
 
 
-def with_rounds(n_samples, rounds):
+def with_test(n_samples, **params):
     """The default schedule's extra stages on ``n_samples`` samples, its
-    group trigger test running ``rounds`` rounds."""
+    group trigger test given ``params`` (``n_rounds``, ``n_candidates``...)."""
     name = resolve_schedule_name("auto", n_samples)
     stages = SCHEDULES[name]["extra_stages"]()
     for stage in stages:
         if isinstance(stage, GroupTriggerTest):
-            stage.set_params(n_rounds=rounds)
+            stage.set_params(**params)
     return stages
 
 
@@ -122,7 +122,7 @@ def main(argv=None):
             result["scenarios"] = {}
         ispl = ISPLFilter(random_state=0, n_jobs=args.n_jobs)
         if args.rounds is not None:
-            ispl.set_params(extra_stages=with_rounds(len(X_p), args.rounds))
+            ispl.set_params(extra_stages=with_test(len(X_p), n_rounds=args.rounds))
         ispl.fit(X_p, y_p)
         masks = decisions(ispl, y_p)
         entry = {
