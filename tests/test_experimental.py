@@ -424,8 +424,104 @@ def test_group_test_leaves_a_candidate_without_both_signs():
     stage = GroupTriggerTest(n_epochs=5, n_candidates=1)
     stage.after_refine(state)
     (tested,) = stage.groups_
-    assert tested["blind_share"] == 1.0 and tested["separation"] < 0.9
+    # Its first model already rules it out: no second model, no separation.
+    assert tested["blind_share"] == 1.0 and tested["separation"] is None
     assert not tested["confirmed"] and not stage.removed_.any()
+
+
+def _count_models(monkeypatch):
+    from sklearn_ispl.experimental import _group_test
+
+    trained = []
+    real = _group_test._fit_and_read
+
+    def counting(*args):
+        trained.append(args[2])
+        return real(*args)
+
+    monkeypatch.setattr(_group_test, "_fit_and_read", counting)
+    return trained
+
+
+@pytest.mark.parametrize("triggered", [True, False])
+def test_group_test_decides_as_both_models_would(monkeypatch, triggered):
+    from sklearn_ispl.experimental import _group_test
+
+    data, group, hidden = _trigger_data()
+    if not triggered:
+        X = data.X.copy()
+        X[group | hidden, 0, 4:, 4:] -= 1.5
+        data = type(data)(X, data.y, 3, data.input_shape)
+    blind = np.repeat([0, 1, 2], 120)
+    trained = _count_models(monkeypatch)
+    screened = GroupTriggerTest(n_epochs=5, n_candidates=1, n_rounds=1)
+    screened.after_refine(_candidate_state(data, group, blind))
+    n_screened = len(trained)
+    monkeypatch.setattr(_group_test, "separation_bound", lambda *args: 1.0)
+    full = GroupTriggerTest(n_epochs=5, n_candidates=1, n_rounds=1)
+    full.after_refine(_candidate_state(data, group, blind))
+    ((one,), (both,)) = screened.groups_, full.groups_
+    assert one["confirmed"] == both["confirmed"] == triggered
+    np.testing.assert_array_equal(screened.removed_, full.removed_)
+    np.testing.assert_array_equal(screened.scores_, full.scores_)
+    if triggered:
+        assert one == both and n_screened == 2
+    else:
+        # One model instead of two; both together stay under the bar.
+        assert one["separation"] is None and both["separation"] < 0.9
+        assert n_screened == 1 and len(trained) == 3
+
+
+def test_separation_bound_counts_unread_pairs_as_ordered():
+    from sklearn_ispl.experimental._group_test import (
+        separation_bound,
+        separation_from_look,
+    )
+
+    members = np.array([True, True, True, True, False, False, False, False])
+    look = ~members
+    scores = np.array([0.9, 0.2, 0.8, 0.1, 0.3, 0.1, 0.7, 0.6])
+    full = separation_from_look(scores, members, look)
+    assert separation_bound(scores, members, look) == pytest.approx(full)
+    half = scores.copy()
+    half[[2, 3, 6, 7]] = np.nan
+    # Read: members 0.9, 0.2 against look 0.3, 0.1: 3 of 4 pairs ordered;
+    # the other 12 of 16 pairs count as ordered.
+    assert separation_bound(half, members, look) == pytest.approx(15 / 16)
+    assert separation_bound(half, members, look) >= full
+    assert separation_bound(np.full(8, np.nan), members, look) >= 1.0
+
+
+def test_group_test_candidates_skip_what_the_blind_view_rejects():
+    from types import SimpleNamespace
+
+    # Five unflagged groups of label 1, looks 0 and 2..5, most isolated
+    # first: the blind view takes the members of the second for their label
+    # (a group the refine models misread), those of the others for the look.
+    y = np.repeat([0, 1, 2, 3, 4, 5], 12)
+    look = y.copy()
+    label1 = np.flatnonzero(y == 1)
+    looks = [0, 2, 3, 4, 5]
+    for k, seen in enumerate(looks):
+        look[label1[2 * k : 2 * k + 2]] = seen
+    blind = look.copy()
+    blind[(y == 1) & (look == 2)] = 1
+    groups = [
+        {"label": 1, "look": seen, "isolation": 5.0 - k, "flagged": False}
+        for k, seen in enumerate(looks)
+    ]
+    state = SimpleNamespace(
+        data=SimpleNamespace(y=y),
+        proba=np.eye(6)[look],
+        look=blind,
+        groups=groups[::-1],
+    )
+    pairs = [pair for pair, _ in GroupTriggerTest()._candidates(state, [])]
+    # The rejected group does not use up a place among the candidates.
+    assert pairs == [(1, 0), (1, 3), (1, 4), (1, 5)]
+    two = GroupTriggerTest(n_candidates=2)._candidates(state, [(1, 0)])
+    assert [pair for pair, _ in two] == [(1, 3), (1, 4)]
+    assert [share for _, share in two] == [1.0, 1.0]
 
 
 def test_separation_from_look_is_the_held_out_auc():
@@ -473,13 +569,13 @@ def test_group_test_rounds_learn_the_grown_group(monkeypatch):
     monkeypatch.setattr(_group_test, "group_score_sets", spy)
     one = GroupTriggerTest(n_epochs=5, n_candidates=1, n_rounds=1)
     one.after_refine(_candidate_state(data, group, blind))
-    assert len(calls) == 1
+    assert len(calls) == 0
     two = GroupTriggerTest(n_epochs=5, n_candidates=1)
     state = _candidate_state(data, group, blind)
     two.after_refine(state)
     # The second round learns the group grown by what the first removed.
-    assert len(calls) == 3
-    (grown,) = calls[2]
+    assert len(calls) == 1
+    (grown,) = calls[0]
     np.testing.assert_array_equal(grown, one.removed_ & (data.y == 1))
     assert grown[group | hidden].all()
     assert not (one.removed_ & ~two.removed_).any()

@@ -59,7 +59,8 @@ class GroupTriggerTest(ExtraStage):
     same judge run here) mostly takes for the look class, the most isolated
     first. A candidate is confirmed when the models tell its held-out
     members from the held-out samples of the look class with a ROC AUC of
-    at least ``min_separation``; it then removes what a flagged group
+    at least ``min_separation`` (its second model trains only if the first
+    leaves that possible); it then removes what a flagged group
     removes (its members and the samples of its label that lean to its look
     class, see :class:`GroupDecision`) and the samples that share its
     trigger. Poison is an image of its look class plus a trigger: the blind
@@ -84,10 +85,13 @@ class GroupTriggerTest(ExtraStage):
     threshold : float in (0, 1], default=0.5
         Probability of belonging with the group from which a sample is
         removed.
-    n_candidates : int, default=2
+    n_candidates : int, default=4
         Unflagged groups of the group decision (of at least its
         ``min_size`` samples) that the blind view mostly takes for their
-        look class, tested as well, the most isolated first.
+        look class, tested as well, the most isolated first. A cap on the
+        cost (two models per candidate), not a rule: the separation decides,
+        and a poison group need not be among the most isolated few, since
+        clean look-alike groups can be as isolated.
     min_separation : float in [0.5, 1], default=0.99
         Held-out ROC AUC of a candidate's members against its look class
         from which the candidate is confirmed.
@@ -111,7 +115,8 @@ class GroupTriggerTest(ExtraStage):
     groups_ : list of dict
         Every group tested: ``label`` and ``look`` (class labels), ``size``,
         ``flagged`` (by the group decision), ``separation`` (the held-out
-        ROC AUC against the look class), ``blind_share`` (the share of
+        ROC AUC against the look class; None for a candidate that the first
+        of its two models already ruled out), ``blind_share`` (the share of
         members the blind view takes for the look class; None for flagged
         groups) and ``confirmed``.
     """
@@ -128,7 +133,7 @@ class GroupTriggerTest(ExtraStage):
         self,
         n_epochs=2,
         threshold=0.5,
-        n_candidates=2,
+        n_candidates=4,
         min_separation=0.99,
         n_rounds=2,
     ):
@@ -151,31 +156,23 @@ class GroupTriggerTest(ExtraStage):
         y = state.data.y
         look = state.proba.argmax(axis=1)
         groups = [((y == label) & (look == seen), seen) for label, seen in pairs]
-        score_sets = group_score_sets(
-            state.data,
-            state.refine_learner,
-            groups,
-            self.n_epochs,
-            state.seed(),
-            state.device,
-            state.n_jobs,
-            read_look=True,
-        )
+        score_sets, separations = self._score_groups(state, groups, len(flagged))
         blind_shares = [None] * len(flagged) + [share for _, share in candidates]
         tested = []
-        for (label, seen), (members, _), scores, blind_share in zip(
-            pairs, groups, score_sets, blind_shares, strict=True
+        for (label, seen), (members, _), scores, separation, blind_share in zip(
+            pairs, groups, score_sets, separations, blind_shares, strict=True
         ):
-            separation = separation_from_look(scores, members, y == seen)
             candidate = blind_share is not None
-            confirmed = not candidate or separation >= self.min_separation
+            confirmed = not candidate or (
+                separation is not None and separation >= self.min_separation
+            )
             self.groups_.append(
                 {
                     "label": state.classes[label].item(),
                     "look": state.classes[seen].item(),
                     "size": int(members.sum()),
                     "flagged": not candidate,
-                    "separation": round(separation, 6),
+                    "separation": None if separation is None else round(separation, 6),
                     "blind_share": blind_share,
                     "confirmed": bool(confirmed),
                 }
@@ -193,6 +190,66 @@ class GroupTriggerTest(ExtraStage):
         for _ in range(self.n_rounds - 1):
             tested = self._expand(state, tested)
         state.keep = state.keep & ~self.removed_
+
+    def _score_groups(self, state, groups, n_flagged):
+        """Each group's held-out scores and separation from its look class;
+        the first ``n_flagged`` groups are flagged, the others candidates.
+
+        A candidate's second model trains only when the held-out fold of
+        its first leaves the candidate able to reach ``min_separation``
+        (:func:`separation_bound`), so the decision is the one both models
+        would give. A candidate ruled out this way has separation None.
+        """
+        y = state.data.y
+        plans = _group_tasks(
+            state.data,
+            state.refine_learner,
+            groups,
+            self.n_epochs,
+            state.seed(),
+            state.device,
+            read_look=True,
+        )
+        done = {}
+
+        def run(keys):
+            if keys:
+                tasks = [plans[g][k][0] for g, k in keys]
+                probas = run_tasks(_fit_and_read, tasks, state.n_jobs)
+                done.update(zip(keys, probas, strict=True))
+
+        def scores_of(g):
+            scores = np.full(len(y), np.nan)
+            for k, (_, read) in enumerate(plans[g]):
+                if (g, k) in done:
+                    scores[read] = done[(g, k)]
+            return scores
+
+        # Both models of every flagged group, the first of every candidate.
+        run(
+            [
+                (g, k)
+                for g in range(len(groups))
+                for k in (0, 1)
+                if g < n_flagged or not k
+            ]
+        )
+        run(
+            [
+                (g, 1)
+                for g in range(n_flagged, len(groups))
+                if separation_bound(scores_of(g), groups[g][0], y == groups[g][1])
+                >= self.min_separation
+            ]
+        )
+        score_sets = [scores_of(g) for g in range(len(groups))]
+        separations = [
+            separation_from_look(scores, members, y == seen) if (g, 1) in done else None
+            for g, (scores, (members, seen)) in enumerate(
+                zip(score_sets, groups, strict=True)
+            )
+        ]
+        return score_sets, separations
 
     def _expand(self, state, tested):
         """One more round: each tested group, grown by what the rounds so
@@ -266,6 +323,26 @@ def separation_from_look(scores, members, look):
     return float(roc_auc_score(truth, np.r_[positives, negatives]))
 
 
+def separation_bound(scores, members, look):
+    """The highest held-out ROC AUC against the look class that a group can
+    still reach when only part of it has been read.
+
+    ``scores`` is NaN for the members and look-class samples not read yet;
+    each of their pairs counts as ordered, the best they could do. Equal to
+    :func:`separation_from_look` once every member and look-class sample is
+    read, and 1.0 while no pair is.
+    """
+    read = ~np.isnan(scores)
+    n_pairs = float(members.sum()) * float(look.sum())
+    n_read = float((members & read).sum()) * float((look & read).sum())
+    if not n_read:
+        return 1.0
+    ordered = separation_from_look(scores, members, look) * n_read
+    # A tolerance for the float sums: never rule out a candidate that both
+    # models together would confirm.
+    return (ordered + n_pairs - n_read) / n_pairs + 1e-9
+
+
 def group_scores(
     data, learner, groups, epochs, seed, device, n_jobs=None, read_look=False
 ):
@@ -299,8 +376,24 @@ def group_score_sets(
     the class it looks like, which a trigger makes easy and a look-alike
     resemblance hard.
     """
+    plans = _group_tasks(data, learner, groups, epochs, seed, device, read_look)
+    probas = iter(
+        run_tasks(_fit_and_read, [task for plan in plans for task, _ in plan], n_jobs)
+    )
+    sets = []
+    for plan in plans:
+        scores = np.full(len(data), np.nan)
+        for _, read in plan:
+            scores[read] = next(probas)
+        sets.append(scores)
+    return sets
+
+
+def _group_tasks(data, learner, groups, epochs, seed, device, read_look):
+    """For each group, its two cross-fitted models: ``[(task, read)] * 2``,
+    the arguments of :func:`_fit_and_read` and the rows it reads."""
     rng = np.random.RandomState(seed)
-    tasks, judged = [], []
+    plans = []
     for members, look in groups:
         label = int(data.y[np.flatnonzero(members)[0]])
         of_label = data.y == label
@@ -311,6 +404,7 @@ def group_score_sets(
         # Strata: the group, the rest of its label, the look class.
         fold_of[rows] = stratified_folds(target[rows] + 2 * rest[rows], 2, rng)
         binary = replace(data, y=target, n_classes=2)
+        plan = []
         for k in range(2):
             train = rows[fold_of[rows] != k]
             positives = train[target[train] == 1]
@@ -321,16 +415,9 @@ def group_score_sets(
             readable = of_label | (data.y == look) if read_look else of_label
             read = np.flatnonzero(readable & (fold_of == k))
             seed_k = rng.randint(np.iinfo(np.int32).max)
-            tasks.append((learner, binary, seed_k, device, seen, epochs, read))
-            judged.append(read)
-    probas = run_tasks(_fit_and_read, tasks, n_jobs)
-    sets = []
-    for g in range(len(groups)):
-        scores = np.full(len(data), np.nan)
-        for k in range(2):
-            scores[judged[2 * g + k]] = probas[2 * g + k]
-        sets.append(scores)
-    return sets
+            plan.append(((learner, binary, seed_k, device, seen, epochs, read), read))
+        plans.append(plan)
+    return plans
 
 
 def _fit_and_read(learner, data, seed, device, rows, epochs, read):
