@@ -13,8 +13,9 @@ trigger sets poison apart from the class it looks like; a look-alike
 resemblance does not. The filter's group trigger test confirms its
 candidate groups by this statistic (``n_candidates``); the script measures
 it on many more groups, with the groups the filter's test tested.
-``--rounds N`` and ``--candidates N`` fit the filter with its group
-trigger test at ``n_rounds=N`` and ``n_candidates=N``; ``--groups 0``
+``--rounds N``, ``--candidates N`` and ``--test-epochs N`` fit the filter
+with its group trigger test at ``n_rounds=N``, ``n_candidates=N`` and
+``n_epochs=N``; ``--groups 0``
 records only the fit and the groups its test tested.
 
 Usage::
@@ -76,6 +77,12 @@ def main(argv=None):
         default=None,
         help="the group trigger test's n_candidates",
     )
+    parser.add_argument(
+        "--test-epochs",
+        type=int,
+        default=None,
+        help="the group trigger test's n_epochs",
+    )
     parser.add_argument("--epochs", type=int, default=2)
     args, profile = parse_scenarios_args(parser, argv)
     result = None
@@ -90,6 +97,7 @@ def main(argv=None):
             for key, value in (
                 ("n_rounds", args.rounds),
                 ("n_candidates", args.candidates),
+                ("n_epochs", args.test_epochs),
             )
             if value is not None
         }
