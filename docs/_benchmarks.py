@@ -58,7 +58,10 @@ SPEED_SETS = {
     "default-float32-refine3x1.json": "``ISPLFilter()`` (``auto``), float32, "
     "three refine rounds of one epoch",
     "default-float32-pool.json": "``ISPLFilter()`` (``auto``), float32, "
-    "as it is now: pooling by pairwise maxima when predicting",
+    "pooling by pairwise maxima when predicting",
+    "candidates4-ab-float32.json": "``ISPLFilter()`` (``auto``), float32, "
+    "alternated in one session: two candidate groups (before) or four, the "
+    "default now (after)",
 }
 
 
@@ -226,7 +229,10 @@ def _speed_rows():
         if not path.exists():
             continue
         record = _load(path)
-        for row in record["rows"]:
+        # An A/B file holds several runs of the speed script, each marked.
+        runs = record.get("runs", [record])
+        for run, row in ((one, row) for one in runs for row in one["rows"]):
+            label = f"{text} ({run['run']})" if "run" in run else text
             extra = sum(
                 v
                 for k, v in row.items()
@@ -235,7 +241,7 @@ def _speed_rows():
             )
             rows.append(
                 [
-                    text,
+                    label,
                     f"{row['n']:,}",
                     f"{row['fit_s']:.0f}",
                     f"{row['final_s']:.0f}",
