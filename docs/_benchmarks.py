@@ -34,6 +34,8 @@ LARGE_SETS = {
     "float32/large-robust": "60,000 images",
     "float32/large20k-paper": "20,000 images",
     "float32/large20k-robust": "20,000 images",
+    "float32/large30k-paper": "30,000 images",
+    "float32/large30k-robust": "30,000 images",
 }
 
 # ``sklearn-ispl bench --final-seeds 3`` on the quick profile: the final
@@ -179,7 +181,8 @@ def _schedule_rows(quick):
                 f"{sum(run['seconds'] for *_, run in bench) / len(bench):.0f}",
                 ", ".join(sorted({_link(p) for p, *_ in bench}))
                 + " (60,000 images: one scenario per family and two held "
-                "out, float32 networks)",
+                "out; 20,000 and 30,000 images: the same robust scenarios and "
+                "stamped paper 20; float32 networks)",
             ]
         )
     return rows
