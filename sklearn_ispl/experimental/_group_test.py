@@ -89,7 +89,7 @@ class GroupTriggerTest(ExtraStage):
         Unflagged groups of the group decision (of at least its
         ``min_size`` samples) that the blind view mostly takes for their
         look class, tested as well, the most isolated first. A cap on the
-        cost (two models per candidate), not a rule: the separation decides,
+        cost (one or two models per candidate), not a rule: the separation decides,
         and a poison group need not be among the most isolated few, since
         clean look-alike groups can be as isolated.
     min_separation : float in [0.5, 1], default=0.99
@@ -210,44 +210,23 @@ class GroupTriggerTest(ExtraStage):
             state.device,
             read_look=True,
         )
-        done = {}
-
-        def run(keys):
-            if keys:
-                tasks = [plans[g][k][0] for g, k in keys]
-                probas = run_tasks(_fit_and_read, tasks, state.n_jobs)
-                done.update(zip(keys, probas, strict=True))
-
-        def scores_of(g):
-            scores = np.full(len(y), np.nan)
-            for k, (_, read) in enumerate(plans[g]):
-                if (g, k) in done:
-                    scores[read] = done[(g, k)]
-            return scores
-
+        n = len(y)
         # Both models of every flagged group, the first of every candidate.
-        run(
-            [
-                (g, k)
-                for g in range(len(groups))
-                for k in (0, 1)
-                if g < n_flagged or not k
-            ]
-        )
-        run(
-            [
-                (g, 1)
-                for g in range(n_flagged, len(groups))
-                if separation_bound(scores_of(g), groups[g][0], y == groups[g][1])
-                >= self.min_separation
-            ]
-        )
-        score_sets = [scores_of(g) for g in range(len(groups))]
+        first = [
+            (g, k) for g in range(len(groups)) for k in (0, 1) if g < n_flagged or not k
+        ]
+        done = _run_models(plans, first, state.n_jobs)
+        second = [
+            (g, 1)
+            for g in range(n_flagged, len(groups))
+            if separation_bound(_read_scores(n, plans, done, g), *_pair(y, groups[g]))
+            >= self.min_separation
+        ]
+        done.update(_run_models(plans, second, state.n_jobs))
+        score_sets = [_read_scores(n, plans, done, g) for g in range(len(groups))]
         separations = [
-            separation_from_look(scores, members, y == seen) if (g, 1) in done else None
-            for g, (scores, (members, seen)) in enumerate(
-                zip(score_sets, groups, strict=True)
-            )
+            separation_from_look(scores, *_pair(y, group)) if (g, 1) in done else None
+            for g, (scores, group) in enumerate(zip(score_sets, groups, strict=True))
         ]
         return score_sets, separations
 
@@ -377,16 +356,34 @@ def group_score_sets(
     resemblance hard.
     """
     plans = _group_tasks(data, learner, groups, epochs, seed, device, read_look)
-    probas = iter(
-        run_tasks(_fit_and_read, [task for plan in plans for task, _ in plan], n_jobs)
-    )
-    sets = []
-    for plan in plans:
-        scores = np.full(len(data), np.nan)
-        for _, read in plan:
-            scores[read] = next(probas)
-        sets.append(scores)
-    return sets
+    every = [(g, k) for g in range(len(plans)) for k in (0, 1)]
+    done = _run_models(plans, every, n_jobs)
+    return [_read_scores(len(data), plans, done, g) for g in range(len(plans))]
+
+
+def _pair(y, group):
+    """A group's members and its look class, as separation_from_look reads them."""
+    members, look = group
+    return members, y == look
+
+
+def _run_models(plans, keys, n_jobs):
+    """Train and read the models ``keys`` (group, fold) of ``plans``; a dict of
+    their probabilities."""
+    if not keys:
+        return {}
+    probas = run_tasks(_fit_and_read, [plans[g][k][0] for g, k in keys], n_jobs)
+    return dict(zip(keys, probas, strict=True))
+
+
+def _read_scores(n_samples, plans, done, g):
+    """Group ``g``'s scores from those of its models in ``done``; NaN where
+    none of them read."""
+    scores = np.full(n_samples, np.nan)
+    for k, (_, read) in enumerate(plans[g]):
+        if (g, k) in done:
+            scores[read] = done[(g, k)]
+    return scores
 
 
 def _group_tasks(data, learner, groups, epochs, seed, device, read_look):
