@@ -62,9 +62,13 @@ def _large_stages():
     # 60,000 images. The judge's veto would remove many clean samples; the
     # group trigger test finds the poison it was there for, and tests the
     # poison-like groups whose statistics fell short of the thresholds.
+    # Isolation is also read in the judge's view, which half-learned poison
+    # cannot blur: the most confusable clean classes stay a continuum there
+    # (their isolation well under one), poison between classes the judge
+    # tells apart a cluster.
     return [
         TriggerBlindJudge(n_neighbors=15, n_components=20, veto=False),
-        GroupDecision(confidence=0.97, min_share=0.7),
+        GroupDecision(confidence=0.97, min_share=0.7, min_blind_isolation=1.5),
         GroupTriggerTest(),
     ]
 

@@ -65,6 +65,9 @@ class FitState:
     look : ndarray of int or None
         The class each sample looks like to a trigger-blind judge, when one
         ran.
+    blind_proba : ndarray or None
+        The trigger-blind judge's probabilities of every class, when one
+        ran.
     flagged : list of (int, int) or None
         The (label, look) pairs, encoded, of the groups a group decision
         flagged, when one ran.
@@ -90,6 +93,7 @@ class FitState:
     proba: np.ndarray = None
     backed: np.ndarray = None
     look: np.ndarray = None
+    blind_proba: np.ndarray = None
     flagged: list = None
     groups: list = None
 

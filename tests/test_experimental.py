@@ -209,6 +209,9 @@ def test_large_schedule_runs_the_blind_judge(poisoned_digits):
     assert isinstance(judge, TriggerBlindJudge) and not judge.veto
     assert isinstance(groups, GroupDecision) and groups.mode == "add"
     assert isinstance(test, GroupTriggerTest)
+    # The group decision reads isolation in the judge's view too.
+    assert groups.min_blind_isolation < np.inf
+    assert all(g["blind_isolation"] is not None for g in groups.groups_)
     np.testing.assert_array_equal(
         ispl.keep_mask_, ispl.refine_keep_mask_ & ~groups.removed_ & ~test.removed_
     )
@@ -246,6 +249,54 @@ def test_group_decision_adds_to_or_replaces_the_decision(poisoned_digits):
     np.testing.assert_array_equal(replaced.keep_mask_, ~removed)
     assert (replaced.keep_mask_ & ~before.keep_mask_).any()
     assert "GroupDecision" in added.stage_times_
+
+
+class _BlindRecorder(ExtraStage):
+    """Records the trigger-blind view the judge before it left."""
+
+    def before_refine(self, state):
+        self.blind_ = state.blind_proba.copy()
+
+
+def test_group_decision_reads_isolation_in_the_judges_view(poisoned_digits):
+    X, y, _, _ = poisoned_digits
+    # A strict rule on the refine models, so that only the blind view flags
+    # (an infinite bound is a valid one: it never flags).
+    strict = dict(confidence=1.0, min_share=1.0, min_size=3, min_isolation=np.inf)
+    judge = TriggerBlindJudge(n_neighbors=10, n_components=15)
+    # A low bound, so that the blind view flags groups on these few samples.
+    blind = _linear(
+        extra_stages=[
+            judge,
+            _BlindRecorder(),
+            GroupDecision(**strict, min_blind_isolation=0.2),
+        ]
+    ).fit(X, y)
+    fitted_judge, recorder, stage = blind.extra_stages_
+    view = recorder.blind_
+    np.testing.assert_allclose(view.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(view.argmax(axis=1), fitted_judge.look_)
+    groups, removed = poison_groups(
+        y, blind.refine_proba_, 1.0, 1.0, 3, np.inf, view, min_blind_isolation=0.2
+    )
+    np.testing.assert_array_equal(stage.removed_, removed)
+    assert [g["blind_isolation"] for g in stage.groups_] == [
+        g["blind_isolation"] for g in groups
+    ]
+    # The blind view only adds flags: without it, the same refine models
+    # flag a subset of the groups.
+    unread, _ = poison_groups(y, blind.refine_proba_, 1.0, 1.0, 3, np.inf)
+    flags = {(g["label"], g["look"]): g["flagged"] for g in groups}
+    plain_flags = {(g["label"], g["look"]): g["flagged"] for g in unread}
+    assert all(flags[key] for key, flag in plain_flags.items() if flag)
+    assert sum(flags.values()) > sum(plain_flags.values())
+    # Without a judge the group decision reads no blind view.
+    (alone,) = (
+        _linear(extra_stages=[GroupDecision(**strict, min_blind_isolation=0.2)])
+        .fit(X, y)
+        .extra_stages_
+    )
+    assert all(g["blind_isolation"] is None for g in alone.groups_)
 
 
 def test_group_decision_without_refine_rounds_changes_nothing(poisoned_digits):

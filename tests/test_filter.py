@@ -541,6 +541,10 @@ def test_refine_settings_reach_the_refine_stage(monkeypatch, poisoned_digits):
         ({"extra_stages": [GroupDecision(confidence=1.5)]}, "confidence"),
         ({"extra_stages": [GroupDecision(min_size=0)]}, "min_size"),
         ({"extra_stages": [GroupDecision(min_isolation=0)]}, "min_isolation"),
+        (
+            {"extra_stages": [GroupDecision(min_blind_isolation=0)]},
+            "min_blind_isolation",
+        ),
         ({"extra_stages": [GroupTriggerTest(n_epochs=0)]}, "n_epochs"),
         ({"extra_stages": [GroupTriggerTest(n_candidates=-1)]}, "n_candidates"),
         ({"extra_stages": [GroupTriggerTest(min_separation=0.4)]}, "min_separation"),

@@ -46,6 +46,7 @@ def test_flags_only_groups_of_confident_contradictions():
             "size": 20,
             "share": 0.8,
             "isolation": 6.6667,
+            "blind_isolation": None,
             "flagged": True,
         },
         # 20 lean to class 0 within a crowd of 30 that half do.
@@ -55,6 +56,7 @@ def test_flags_only_groups_of_confident_contradictions():
             "size": 20,
             "share": 0.0,
             "isolation": 0.6452,
+            "blind_isolation": None,
             "flagged": False,
         },
     ]
@@ -161,3 +163,48 @@ def test_default_flags_groups_whose_median_member_is_a_near_certain_contradictio
     groups, _ = poison_groups(y, proba, 0.97, 0.7, 10, stage.min_isolation)
     flagged = {(g["label"], g["look"]): g["flagged"] for g in groups}
     assert flagged == {(1, 0): False, (2, 0): True}
+
+
+def _blurred_cluster(n_core, n_fringe):
+    """Label 1 with a group of 15 that the refine models half blur (their
+    isolation 15 / 11, under 3) and a trigger-blind view in which ``n_core``
+    of the label's samples look like class 0 and ``n_fringe`` half do."""
+    y, proba = _unconfident_cluster(10)
+    blind = np.zeros_like(proba)
+    blind[np.arange(len(y)), y] = 1.0
+    ones = np.flatnonzero(y == 1)
+    blind[ones[: n_core + n_fringe]] = [0.4, 0.6]  # the fringe
+    blind[ones[:n_core]] = [0.8, 0.2]  # the core
+    return y, proba, blind
+
+
+@pytest.mark.parametrize(
+    "n_core, n_fringe, min_blind_isolation, flagged",
+    [
+        (15, 0, 1.5, True),  # a cluster of its own in the blind view: 15
+        (15, 9, 1.5, True),  # 15 / 10, the bound is inclusive
+        (15, 10, 1.5, False),  # 15 / 11: a continuum
+        (15, 0, np.inf, False),  # the blind view not read
+        (9, 0, 1.5, False),  # fewer than min_size samples: no cluster
+    ],
+)
+def test_blind_isolation_flags_what_the_refine_models_blur(
+    n_core, n_fringe, min_blind_isolation, flagged
+):
+    y, proba, blind = _blurred_cluster(n_core, n_fringe)
+    groups, removed = poison_groups(
+        y, proba, 0.97, 0.7, 10, 3.0, blind, min_blind_isolation
+    )
+    (group,) = groups
+    assert (group["label"], group["look"], group["isolation"]) == (1, 0, 1.3636)
+    assert group["blind_isolation"] == round(n_core / (n_fringe + 1), 4)
+    assert group["flagged"] is flagged
+    assert bool(removed[200:215].all()) is flagged
+    assert not removed[:200].any() and not removed[215:].any()
+
+
+def test_blind_isolation_is_none_without_a_blind_view():
+    y, proba, _ = _blurred_cluster(15, 0)
+    (group,), removed = poison_groups(y, proba, 0.97, 0.7, 10, 3.0)
+    assert group["blind_isolation"] is None and not group["flagged"]
+    assert not removed.any()

@@ -19,7 +19,11 @@ half like the look class, while poison between classes that are otherwise
 told apart is a cluster of its own with almost no one in between. Each
 sign alone misses some attacks (a varying trigger blurs the confidence of
 its poison; poison the refine models half learned fills the space in
-between), so either one flags a group.
+between), so either one flags a group. The same isolation can be read in a
+view that cannot learn a trigger (a :class:`TriggerBlindJudge` before the
+refine stage): there half-learned poison cannot fill the space in between,
+and poison is an image of its look class to the judge, a cluster the
+label's clean samples do not approach.
 
 The flag only ever says where poison is. Where it is silent, poison may
 still hide: when source and target classes look alike (shirt and T-shirt),
@@ -51,7 +55,11 @@ class GroupDecision(ExtraStage):
     at least ``min_share`` of its members have a look probability of at least
     ``confidence``, or when its isolation is at least ``min_isolation``: the
     samples of its label whose probability of the look class is at least
-    0.5, over one plus those where it lies between 0.02 and 0.5. Removed
+    0.5, over one plus those where it lies between 0.02 and 0.5; or, with a
+    :class:`TriggerBlindJudge` before it, when the same isolation read from
+    the judge's probabilities (its *blind isolation*) is at least
+    ``min_blind_isolation`` and the judge takes at least ``min_size``
+    samples of the label for the look class. Removed
     are the members of flagged groups and, for each flagged (label, look),
     every sample of that label that the models find more likely to be the
     look class than their label (poison the blend or the trigger pulled
@@ -89,13 +97,21 @@ class GroupDecision(ExtraStage):
     min_isolation : float > 0, default=3.0
         Isolation from which a group is flagged whatever its share of
         confident members; ``float("inf")`` flags by the share only.
+    min_blind_isolation : float > 0, default=inf
+        Blind isolation from which a group is flagged; read only when a
+        :class:`TriggerBlindJudge` ran before the refine stage. Clean
+        look-alike classes are a continuum in the judge's view (more of the
+        label's samples half look like the class than look like it), poison
+        a cluster the judge takes for its source class. ``float("inf")``
+        does not read it.
 
     Attributes
     ----------
     groups_ : list of dict
         Every group of at least ``min_size`` samples: ``label`` and ``look``
         (class labels), ``size``, ``share`` (of confident members),
-        ``isolation`` and ``flagged``.
+        ``isolation``, ``blind_isolation`` (None without a judge) and
+        ``flagged``.
     removed_ : ndarray of bool of shape (n_samples,)
         The samples of flagged groups (removed in either mode).
     """
@@ -105,7 +121,8 @@ class GroupDecision(ExtraStage):
         "confidence": [Interval(Real, 0, 1, closed="right")],
         "min_share": [Interval(Real, 0, 1, closed="right")],
         "min_size": [Interval(Integral, 1, None, closed="left")],
-        "min_isolation": [Interval(Real, 0, None, closed="neither")],
+        "min_isolation": [Interval(Real, 0, None, closed="right")],
+        "min_blind_isolation": [Interval(Real, 0, None, closed="right")],
     }
 
     def __init__(
@@ -115,12 +132,14 @@ class GroupDecision(ExtraStage):
         min_share=0.5,
         min_size=10,
         min_isolation=3.0,
+        min_blind_isolation=float("inf"),
     ):
         self.mode = mode
         self.confidence = confidence
         self.min_share = min_share
         self.min_size = min_size
         self.min_isolation = min_isolation
+        self.min_blind_isolation = min_blind_isolation
 
     def after_refine(self, state):
         if state.proba is None or np.isnan(state.proba).any():
@@ -135,6 +154,8 @@ class GroupDecision(ExtraStage):
             self.min_share,
             self.min_size,
             self.min_isolation,
+            blind=state.blind_proba,
+            min_blind_isolation=self.min_blind_isolation,
         )
         state.flagged = [(g["label"], g["look"]) for g in groups if g["flagged"]]
         state.groups = [dict(g) for g in groups]
@@ -146,14 +167,24 @@ class GroupDecision(ExtraStage):
         state.keep = ~removed if self.mode == "replace" else state.keep & ~removed
 
 
-def poison_groups(y, proba, confidence, min_share, min_size, min_isolation=np.inf):
+def poison_groups(
+    y,
+    proba,
+    confidence,
+    min_share,
+    min_size,
+    min_isolation=np.inf,
+    blind=None,
+    min_blind_isolation=np.inf,
+):
     """The (label, look) groups of the disagreements and the samples to remove.
 
     ``y`` holds the encoded labels, ``proba`` each sample's out-of-sample
-    class probabilities. Returns the groups of at least ``min_size``
-    samples (dicts with encoded ``label`` and ``look``, ``size``, ``share``,
-    ``isolation`` and ``flagged``), largest first, and the boolean mask of
-    removed samples.
+    class probabilities, ``blind`` (optional) a trigger-blind judge's.
+    Returns the groups of at least ``min_size`` samples (dicts with encoded
+    ``label`` and ``look``, ``size``, ``share``, ``isolation``,
+    ``blind_isolation`` and ``flagged``), largest first, and the boolean
+    mask of removed samples.
     """
     look = proba.argmax(axis=1)
     confident = proba.max(axis=1) >= confidence
@@ -170,6 +201,17 @@ def poison_groups(y, proba, confidence, min_share, min_size, min_isolation=np.in
         share = float(confident[members].mean())
         isolation = group_isolation(proba[y == label, seen])
         flagged = share >= min_share or isolation >= min_isolation
+        blind_isolation = None
+        if blind is not None:
+            leaning = blind[y == label, seen]
+            blind_isolation = group_isolation(leaning)
+            # A handful of samples the judge happens to misread is no
+            # cluster, whatever the ratio.
+            flagged |= (
+                blind_isolation >= min_blind_isolation
+                and np.count_nonzero(leaning >= 0.5) >= min_size
+            )
+            blind_isolation = round(blind_isolation, 4)
         groups.append(
             {
                 "label": int(label),
@@ -177,6 +219,7 @@ def poison_groups(y, proba, confidence, min_share, min_size, min_isolation=np.in
                 "size": int(size),
                 "share": round(share, 4),
                 "isolation": round(isolation, 4),
+                "blind_isolation": blind_isolation,
                 "flagged": bool(flagged),
             }
         )

@@ -35,7 +35,8 @@ class TriggerBlindJudge(ExtraStage):
     (ties go to the label), and with ``veto`` a sample is kept only when the
     judge backs its label. Later stages read the judge's verdict (the rescue
     gives back only samples it backs; the stamped-trigger check groups
-    samples by the class they look like to it).
+    samples by the class they look like to it; the group decision measures
+    isolation in its view too).
 
     Use it on tens of thousands of images, where the refine model would
     learn the trigger from the poison the vote lets through; on a few
@@ -86,6 +87,7 @@ class TriggerBlindJudge(ExtraStage):
         state.trainable = state.trainable & self.backed_
         state.backed = self.backed_
         state.look = look
+        state.blind_proba = proba
 
     def after_refine(self, state):
         if self.veto:
