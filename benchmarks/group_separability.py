@@ -16,7 +16,9 @@ it on many more groups, with the groups the filter's test tested.
 ``--rounds N``, ``--candidates N`` and ``--test-epochs N`` fit the filter
 with its group trigger test at ``n_rounds=N``, ``n_candidates=N`` and
 ``n_epochs=N``; ``--groups 0``
-records only the fit and the groups its test tested.
+records only the fit and the groups its test tested, ``--decision-groups``
+every group of the group decision with its statistics (its isolation in the
+trigger-blind judge's view included) and poisoned members.
 
 Usage::
 
@@ -84,6 +86,11 @@ def main(argv=None):
         help="the group trigger test's n_epochs",
     )
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument(
+        "--decision-groups",
+        action="store_true",
+        help="record every group of the group decision",
+    )
     args, profile = parse_scenarios_args(parser, argv)
     result = None
     for name in args.scenarios:
@@ -190,6 +197,16 @@ def main(argv=None):
             ],
             "groups": rows,
         }
+        if args.decision_groups:
+            entry["decision_groups"] = [
+                {
+                    **g,
+                    "poisoned_members": int(
+                        ((y == g["label"]) & (look_of == g["look"]) & poison).sum()
+                    ),
+                }
+                for g in decision.groups_
+            ]
         save_scenario(args.out, result, name, entry)
     return result
 
