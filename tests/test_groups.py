@@ -168,11 +168,13 @@ def test_default_flags_groups_whose_median_member_is_a_near_certain_contradictio
 def _blurred_cluster(n_core, n_fringe):
     """Label 1 with a group of 15 that the refine models half blur (their
     isolation 15 / 11, under 3) and a trigger-blind view in which ``n_core``
-    of the label's samples look like class 0 and ``n_fringe`` half do."""
+    of the label's samples look like class 0 and ``n_fringe`` half do: the
+    group's 15 first, then label-1 samples the refine models call 1 (poison
+    whose trigger they learned)."""
     y, proba = _unconfident_cluster(10)
     blind = np.zeros_like(proba)
     blind[np.arange(len(y)), y] = 1.0
-    ones = np.flatnonzero(y == 1)
+    ones = np.concatenate([np.arange(200, 215), np.arange(100, 200)])
     blind[ones[: n_core + n_fringe]] = [0.4, 0.6]  # the fringe
     blind[ones[:n_core]] = [0.8, 0.2]  # the core
     return y, proba, blind
@@ -186,6 +188,7 @@ def _blurred_cluster(n_core, n_fringe):
         (15, 10, 1.5, False),  # 15 / 11: a continuum
         (15, 0, np.inf, False),  # the blind view not read
         (9, 0, 1.5, False),  # fewer than min_size samples: no cluster
+        (20, 2, 1.5, True),  # the judge's cluster reaches beyond the group
     ],
 )
 def test_blind_isolation_flags_what_the_refine_models_blur(
@@ -199,8 +202,14 @@ def test_blind_isolation_flags_what_the_refine_models_blur(
     assert (group["label"], group["look"], group["isolation"]) == (1, 0, 1.3636)
     assert group["blind_isolation"] == round(n_core / (n_fringe + 1), 4)
     assert group["flagged"] is flagged
-    assert bool(removed[200:215].all()) is flagged
-    assert not removed[:200].any() and not removed[215:].any()
+    expected = np.zeros(len(y), dtype=bool)
+    if flagged:
+        # The group's members, and every sample of its label the judge
+        # takes for class 0 (not those it only half does).
+        expected[200:215] = True
+        expected[(y == 1) & (blind[:, 0] >= 0.5)] = True
+    np.testing.assert_array_equal(removed, expected)
+    assert removed[100:200].sum() == max(0, n_core - 15) * flagged
 
 
 def test_blind_isolation_is_none_without_a_blind_view():

@@ -58,12 +58,15 @@ class GroupDecision(ExtraStage):
     0.5, over one plus those where it lies between 0.02 and 0.5; or, with a
     :class:`TriggerBlindJudge` before it, when the same isolation read from
     the judge's probabilities (its *blind isolation*) is at least
-    ``min_blind_isolation`` and the judge takes at least ``min_size``
-    samples of the label for the look class. Removed
+    ``min_blind_isolation`` and the judge gives at least ``min_size``
+    samples of the label a look-class probability of 0.5 or more. Removed
     are the members of flagged groups and, for each flagged (label, look),
     every sample of that label that the models find more likely to be the
     look class than their label (poison the blend or the trigger pulled
-    towards a third class).
+    towards a third class); for a group the judge's view isolates, also
+    the samples of its label to which the judge gives a look-class
+    probability of 0.5 or more (poison whose trigger the refine models
+    learned carries its label for them, not for the judge).
     The groups and which of them are flagged are left for later stages (a
     :class:`GroupTriggerTest` reads them).
 
@@ -201,16 +204,17 @@ def poison_groups(
         share = float(confident[members].mean())
         isolation = group_isolation(proba[y == label, seen])
         flagged = share >= min_share or isolation >= min_isolation
-        blind_isolation = None
+        blind_isolation, blind_cluster = None, False
         if blind is not None:
             leaning = blind[y == label, seen]
             blind_isolation = group_isolation(leaning)
             # A handful of samples the judge happens to misread is no
             # cluster, whatever the ratio.
-            flagged |= (
+            blind_cluster = (
                 blind_isolation >= min_blind_isolation
                 and np.count_nonzero(leaning >= 0.5) >= min_size
             )
+            flagged |= blind_cluster
             blind_isolation = round(blind_isolation, 4)
         groups.append(
             {
@@ -225,6 +229,10 @@ def poison_groups(
         )
         if flagged:
             removed |= group_removal(y, proba, label, seen)
+        if blind_cluster:
+            # The cluster the judge sees: poison whose trigger the refine
+            # models learned carries its label for them, not for the judge.
+            removed |= (y == label) & (blind[:, seen] >= 0.5)
     groups.sort(key=lambda g: -g["size"])
     return groups, removed
 
