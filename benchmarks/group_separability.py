@@ -63,6 +63,13 @@ def separability(scores, members, look, rest):
     }
 
 
+def with_poison(group, y, look_of, poison):
+    """A reported group with the poisoned samples among its members (the
+    samples of its label whose look, ``look_of``, is its look class)."""
+    members = (y == group["label"]) & (look_of == group["look"])
+    return {**group, "poisoned_members": int((members & poison).sum())}
+
+
 def main(argv=None):
     parser = scenarios_parser(__doc__, n_jobs=2)
     parser.add_argument("--groups", type=int, default=12, help="largest groups")
@@ -185,12 +192,7 @@ def main(argv=None):
             "stage_times": {k: round(v, 1) for k, v in ispl.stage_times_.items()},
             # The groups the filter's own group trigger test tested.
             "group_test": [
-                {
-                    **g,
-                    "poisoned_members": int(
-                        ((y == g["label"]) & (look_of == g["look"]) & poison).sum()
-                    ),
-                }
+                with_poison(g, y, look_of, poison)
                 for s in ispl.extra_stages_
                 if isinstance(s, GroupTriggerTest)
                 for g in s.groups_
@@ -199,13 +201,7 @@ def main(argv=None):
         }
         if args.decision_groups:
             entry["decision_groups"] = [
-                {
-                    **g,
-                    "poisoned_members": int(
-                        ((y == g["label"]) & (look_of == g["look"]) & poison).sum()
-                    ),
-                }
-                for g in decision.groups_
+                with_poison(g, y, look_of, poison) for g in decision.groups_
             ]
         save_scenario(args.out, result, name, entry)
     return result
