@@ -367,6 +367,27 @@ def test_group_scores_read_the_look_class_on_request():
     assert scores[look].max() < 0.5
 
 
+def test_group_label_compatibility_tells_hidden_poison_from_its_label():
+    from sklearn.linear_model import SGDClassifier
+
+    from sklearn_ispl.experimental._group_test import group_label_compatibility
+
+    data, group, hidden = _trigger_data()
+    learner = SGDClassifier(loss="log_loss", alpha=1e-3)
+    proba = group_label_compatibility(data, learner, (group, 0), 5, 0, "cpu")
+    look, of_label = data.y == 0, data.y == 1
+    assert not np.isnan(proba[look | of_label]).any()
+    assert np.isnan(proba[~(look | of_label)]).all()
+    assert ((proba >= 0) & (proba <= 1))[look | of_label].all()
+    # Hidden poison looks like class 0 and carries the trigger: not like the
+    # rest of its label; the label's clean images are.
+    clean = of_label & ~group & ~hidden
+    assert proba[hidden].max() < 0.5
+    assert proba[clean].min() >= 0.5
+    # The look class is a class of its own, not the rest of the label.
+    assert proba[look].max() < 0.5
+
+
 def test_group_trigger_test_removes_only_in_flagged_labels(poisoned_digits, plain):
     X, y, poison, _ = poisoned_digits
     loose = dict(confidence=0.3, min_share=0.5, min_size=3)

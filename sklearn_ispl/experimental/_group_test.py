@@ -33,7 +33,12 @@ from .._stages import ExtraStage
 from ._groups import group_removal
 from ._judge import TriggerBlindJudge, blind_judge
 
-__all__ = ["GroupTriggerTest", "group_score_sets", "group_scores"]
+__all__ = [
+    "GroupTriggerTest",
+    "group_label_compatibility",
+    "group_score_sets",
+    "group_scores",
+]
 
 
 class GroupTriggerTest(ExtraStage):
@@ -361,6 +366,29 @@ def group_score_sets(
     return [_read_scores(len(data), plans, done, g) for g in range(len(plans))]
 
 
+def group_label_compatibility(data, learner, group, epochs, seed, device, n_jobs=None):
+    """Each sample's held-out probability of belonging with the rest of its label.
+
+    ``group`` is ``(members, look)`` as in :func:`group_score_sets`. Two
+    cross-fitted models learn three classes: the rest of the group's label,
+    the group and the samples labelled ``look``; each reads the samples of
+    the label and of the look class in the fold it did not train on.
+    Returns an array with, for those samples, the probability of the rest of
+    the label; NaN elsewhere. A sample of the label with a low value is one
+    that models trained on the label's other samples do not take for one of
+    them: incompatible with its label, as poison is. Use it to ask whether
+    the poison a filter kept could be told from its label at all.
+    """
+    (plans,) = _group_tasks(
+        data, learner, [group], epochs, seed, device, read_look=True, split_look=True
+    )
+    probas = run_tasks(_fit_and_read, [task for task, _ in plans], n_jobs)
+    out = np.full(len(data), np.nan)
+    for (_, read), proba in zip(plans, probas, strict=True):
+        out[read] = proba
+    return out
+
+
 def _pair(y, group):
     """A group's members and its look class, as separation_from_look reads them."""
     members, look = group
@@ -386,9 +414,16 @@ def _read_scores(n_samples, plans, done, g):
     return scores
 
 
-def _group_tasks(data, learner, groups, epochs, seed, device, read_look):
+def _group_tasks(
+    data, learner, groups, epochs, seed, device, read_look, split_look=False
+):
     """For each group, its two cross-fitted models: ``[(task, read)] * 2``,
-    the arguments of :func:`_fit_and_read` and the rows it reads."""
+    the arguments of :func:`_fit_and_read` and the rows it reads.
+
+    The models tell the group (class 1) from the other samples of its label
+    and of its look class (class 0); with ``split_look`` the look class is a
+    class of its own (2) and the models read the probability of class 0, the
+    rest of the label, instead of the group's."""
     rng = np.random.RandomState(seed)
     plans = []
     for members, look in groups:
@@ -400,7 +435,9 @@ def _group_tasks(data, learner, groups, epochs, seed, device, read_look):
         fold_of = np.full(len(data), -1)
         # Strata: the group, the rest of its label, the look class.
         fold_of[rows] = stratified_folds(target[rows] + 2 * rest[rows], 2, rng)
-        binary = replace(data, y=target, n_classes=2)
+        if split_look:
+            target[data.y == look] = 2
+        binary = replace(data, y=target, n_classes=3 if split_look else 2)
         plan = []
         for k in range(2):
             train = rows[fold_of[rows] != k]
@@ -412,14 +449,16 @@ def _group_tasks(data, learner, groups, epochs, seed, device, read_look):
             readable = of_label | (data.y == look) if read_look else of_label
             read = np.flatnonzero(readable & (fold_of == k))
             seed_k = rng.randint(np.iinfo(np.int32).max)
-            plan.append(((learner, binary, seed_k, device, seen, epochs, read), read))
+            column = 0 if split_look else 1
+            task = (learner, binary, seed_k, device, seen, epochs, read, column)
+            plan.append((task, read))
         plans.append(plan)
     return plans
 
 
-def _fit_and_read(learner, data, seed, device, rows, epochs, read):
-    """Train a fresh copy of ``learner`` on ``rows``; the probability of the
-    group for the rows ``read``."""
+def _fit_and_read(learner, data, seed, device, rows, epochs, read, column=1):
+    """Train a fresh copy of ``learner`` on ``rows``; the probability of class
+    ``column`` (1: the group) for the rows ``read``."""
     model = build_learner(learner, data, seed, device)
     model.fit_epochs(rows, epochs)
-    return model.predict_proba(read)[:, 1]
+    return model.predict_proba(read)[:, column]

@@ -1,0 +1,126 @@
+"""Whether the poison a fit keeps could be told from the clean samples of its label.
+
+Fits ``ISPLFilter(random_state=SEED)`` on each scenario. For every group
+that the fit's group trigger test flagged or confirmed (label ``t``, look
+class ``s``), two cross-fitted copies of the filter's refine network learn
+three classes (the rest of label ``t``, the group, the samples labelled
+``s``) for ``--epochs`` epochs, and read each held-out sample's probability
+of belonging with the rest of its label
+(:func:`sklearn_ispl.experimental._group_test.group_label_compatibility`).
+The paper removes poison because it is incompatible with the clean data of
+its label; a kept poisoned sample with a high probability is compatible
+with it: a model that knows the label's clean samples, the group and the
+look class places it with the clean samples. For each threshold the script
+also counts what removing the kept samples of label ``t`` under it would
+remove (poisoned and clean).
+
+Scenarios are ``paper:I`` or ``robust:I``.
+
+Usage::
+
+    python benchmarks/label_compatibility.py --n-train 30000 \\
+        --scenarios paper:20 --out benchmarks/results/group_separability/compat-30k.json
+"""
+
+import numpy as np
+from large_rule import parse_scenarios_args, scenario, scenarios_parser
+from stages import counts, run_record, save_scenario
+
+from sklearn_ispl import ISPLFilter
+from sklearn_ispl._schedules import resolve_settings
+from sklearn_ispl._validation import prepare_data
+from sklearn_ispl.experimental import GroupTriggerTest
+from sklearn_ispl.experimental._group_test import group_label_compatibility
+
+#: Probabilities of the rest of the label under which a kept sample is
+#: counted as one a rule would remove.
+THRESHOLDS = (0.5, 0.3, 0.1)
+
+
+def compatibility_row(proba, of_label, keep, poison):
+    """What the probabilities say about one label's kept samples."""
+    kept_poison = of_label & keep & poison
+    kept_clean = of_label & keep & ~poison
+    row = {
+        "kept_poison": int(kept_poison.sum()),
+        "kept_clean": int(kept_clean.sum()),
+        "kept_poison_quantiles": (
+            np.nanquantile(proba[kept_poison], [0, 0.25, 0.5, 0.75, 1])
+            .round(4)
+            .tolist()
+            if kept_poison.any()
+            else None
+        ),
+        "kept_clean_low_quantiles": np.nanquantile(
+            proba[kept_clean], [0.001, 0.01, 0.05]
+        )
+        .round(4)
+        .tolist(),
+    }
+    for t in THRESHOLDS:
+        below = of_label & keep & (proba < t)
+        row[f"below_{t}"] = {
+            "poison": int((below & poison).sum()),
+            "clean": int((below & ~poison).sum()),
+        }
+    return row
+
+
+def main(argv=None):
+    parser = scenarios_parser(__doc__, n_jobs=2)
+    parser.add_argument("--seed", type=int, default=0, help="the filter's seed")
+    parser.add_argument("--epochs", type=int, default=2)
+    args, profile = parse_scenarios_args(parser, argv)
+    result = None
+    for name in args.scenarios:
+        _, (X, y, poison), _ = scenario(name, profile, args.n_train)
+        if result is None:
+            result = run_record("label_compatibility.py", argv, {}, poison)
+            result["scenarios"] = {}
+        ispl = ISPLFilter(random_state=args.seed, n_jobs=args.n_jobs).fit(X, y)
+        data = prepare_data(
+            X,
+            np.asarray(y, dtype=np.int64),
+            len(ispl.classes_),
+            ispl.input_layout_,
+            ispl.image_shape,
+        )
+        learner = resolve_settings(ispl, data)["refine_learner"]
+        look_of = ispl.refine_proba_.argmax(axis=1)
+        tests = [s for s in ispl.extra_stages_ if isinstance(s, GroupTriggerTest)]
+        rows = []
+        for group in tests[0].groups_ if tests else []:
+            if not group["confirmed"]:
+                continue
+            label, look = group["label"], group["look"]
+            members = (y == label) & (look_of == look)
+            proba = group_label_compatibility(
+                data, learner, (members, look), args.epochs, 0, "cpu", args.n_jobs
+            )
+            row = {
+                "label": int(label),
+                "look": int(look),
+                "size": int(members.sum()),
+                "flagged": bool(group["flagged"]),
+                **compatibility_row(proba, y == label, ispl.keep_mask_, poison),
+            }
+            rows.append(row)
+            print(
+                f"{name} ({label},{look}): kept poison {row['kept_poison']}, "
+                f"its probability of the rest of the label (quantiles) "
+                f"{row['kept_poison_quantiles']}; under 0.5: "
+                f"{row['below_0.5']}",
+                flush=True,
+            )
+        entry = {
+            "schedule": ispl.schedule_["schedule"],
+            "n_poison": int(poison.sum()),
+            **counts(ispl.keep_mask_, poison),
+            "groups": rows,
+        }
+        save_scenario(args.out, result, name, entry)
+    return result
+
+
+if __name__ == "__main__":
+    main()
