@@ -30,8 +30,8 @@ Usage::
 """
 
 import numpy as np
-from large_rule import parse_scenarios_args, scenario, scenarios_parser, with_test
-from stages import counts, run_record, save_scenario
+from large_rule import parse_scenarios_args, scenario_runs, scenarios_parser, with_test
+from stages import counts, save_scenario
 
 from sklearn_ispl import ISPLFilter
 from sklearn_ispl._schedules import resolve_settings
@@ -70,6 +70,19 @@ def with_poison(group, y, look_of, poison):
     return {**group, "poisoned_members": int((members & poison).sum())}
 
 
+def prepared(ispl, X, y):
+    """The data as the fitted filter ``ispl`` prepared it (the benchmark's
+    labels are 0..9 already) and its refine network, unfitted."""
+    data = prepare_data(
+        X,
+        np.asarray(y, dtype=np.int64),
+        len(ispl.classes_),
+        ispl.input_layout_,
+        ispl.image_shape,
+    )
+    return data, resolve_settings(ispl, data)["refine_learner"]
+
+
 def main(argv=None):
     parser = scenarios_parser(__doc__, n_jobs=2)
     parser.add_argument("--groups", type=int, default=12, help="largest groups")
@@ -99,12 +112,8 @@ def main(argv=None):
         help="record every group of the group decision",
     )
     args, profile = parse_scenarios_args(parser, argv)
-    result = None
-    for name in args.scenarios:
-        _, (X, y, poison), _ = scenario(name, profile, args.n_train)
-        if result is None:
-            result = run_record("group_separability.py", argv, {}, poison)
-            result["scenarios"] = {}
+    runs = scenario_runs("group_separability.py", args, profile, argv)
+    for name, _, (X, y, poison), _, result in runs:
         ispl = ISPLFilter(random_state=args.seed, n_jobs=args.n_jobs)
         test = {
             key: value
@@ -125,15 +134,7 @@ def main(argv=None):
                 "decision: there are no groups to measure"
             )
         (decision,) = found
-        # The data as the filter prepared it (its labels are 0..9 already).
-        data = prepare_data(
-            X,
-            np.asarray(y, dtype=np.int64),
-            len(ispl.classes_),
-            ispl.input_layout_,
-            ispl.image_shape,
-        )
-        learner = resolve_settings(ispl, data)["refine_learner"]
+        data, learner = prepared(ispl, X, y)
         judges = [s for s in ispl.extra_stages_ if isinstance(s, TriggerBlindJudge)]
         look_of = ispl.refine_proba_.argmax(axis=1)
         rows = []

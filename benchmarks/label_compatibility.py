@@ -23,12 +23,11 @@ Usage::
 """
 
 import numpy as np
-from large_rule import parse_scenarios_args, scenario, scenarios_parser
-from stages import counts, run_record, save_scenario
+from group_separability import prepared
+from large_rule import parse_scenarios_args, scenario_runs, scenarios_parser
+from stages import counts, save_scenario
 
 from sklearn_ispl import ISPLFilter
-from sklearn_ispl._schedules import resolve_settings
-from sklearn_ispl._validation import prepare_data
 from sklearn_ispl.experimental import GroupTriggerTest
 from sklearn_ispl.experimental._group_test import group_label_compatibility
 
@@ -71,21 +70,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="the filter's seed")
     parser.add_argument("--epochs", type=int, default=2)
     args, profile = parse_scenarios_args(parser, argv)
-    result = None
-    for name in args.scenarios:
-        _, (X, y, poison), _ = scenario(name, profile, args.n_train)
-        if result is None:
-            result = run_record("label_compatibility.py", argv, {}, poison)
-            result["scenarios"] = {}
+    runs = scenario_runs("label_compatibility.py", args, profile, argv)
+    for name, _, (X, y, poison), _, result in runs:
         ispl = ISPLFilter(random_state=args.seed, n_jobs=args.n_jobs).fit(X, y)
-        data = prepare_data(
-            X,
-            np.asarray(y, dtype=np.int64),
-            len(ispl.classes_),
-            ispl.input_layout_,
-            ispl.image_shape,
-        )
-        learner = resolve_settings(ispl, data)["refine_learner"]
+        data, learner = prepared(ispl, X, y)
         look_of = ispl.refine_proba_.argmax(axis=1)
         tests = [s for s in ispl.extra_stages_ if isinstance(s, GroupTriggerTest)]
         rows = []

@@ -59,6 +59,19 @@ def scenario(name, profile, n_train):
     raise SystemExit(f"unknown scenario {name!r}")
 
 
+def scenario_runs(script, args, profile, argv):
+    """Each scenario of ``args.scenarios`` as ``(name, scenario, (X_p, y_p,
+    poison), (X_test, y_test), result)``; ``result`` is the results record
+    of ``script`` (:func:`stages.run_record`), one for the whole run."""
+    result = None
+    for name in args.scenarios:
+        sc, poisoned, test = scenario(name, profile, args.n_train)
+        if result is None:
+            result = run_record(script, argv, {}, poisoned[2])
+            result["scenarios"] = {}
+        yield name, sc, poisoned, test, result
+
+
 def with_test(n_samples, **params):
     """The default schedule's extra stages on ``n_samples`` samples, its
     group trigger test given ``params`` (``n_rounds``, ``n_candidates``...)."""
@@ -114,12 +127,8 @@ def main(argv=None):
     parser.add_argument("--final-on", nargs="+", default=[], choices=DECISIONS)
     parser.add_argument("--rounds", type=int, default=None)
     args, profile = parse_scenarios_args(parser, argv)
-    result = None
-    for name in args.scenarios:
-        sc, (X_p, y_p, poison), (X_test, y_test) = scenario(name, profile, args.n_train)
-        if result is None:
-            result = run_record("large_rule.py", argv, {}, poison)
-            result["scenarios"] = {}
+    runs = scenario_runs("large_rule.py", args, profile, argv)
+    for name, sc, (X_p, y_p, poison), (X_test, y_test), result in runs:
         ispl = ISPLFilter(random_state=0, n_jobs=args.n_jobs)
         if args.rounds is not None:
             ispl.set_params(extra_stages=with_test(len(X_p), n_rounds=args.rounds))
