@@ -16,7 +16,7 @@ Scenarios are ``paper:I`` or ``robust:I``.
 Usage::
 
     python benchmarks/clean_removed.py --n-train 60000 --scenarios paper:20 \\
-        --out benchmarks/results/disagreements/paper-20-60k-clean.json
+        --out benchmarks/results/large_rule/paper20-60k-clean.json
 """
 
 import numpy as np
