@@ -14,12 +14,22 @@ look class places it with the clean samples. For each threshold the script
 also counts what removing the kept samples of label ``t`` under it would
 remove (poisoned and clean).
 
+``--all-groups`` takes every group of the fit's group decision (each
+(label, look) cell of at least its ``min_size`` samples): what the
+probabilities say of clean groups too. ``--attack-groups`` takes the
+groups from the scenario's attacks instead, for sizes whose schedule has
+no group trigger test: for each attack
+(source ``s``, target ``t``), the samples labelled ``t`` that the refine
+models call ``s``. The attacks are known to the benchmark only; this
+measures what a rule could see, it is not one.
+
 Scenarios are ``paper:I`` or ``robust:I``.
 
 Usage::
 
     python benchmarks/label_compatibility.py --n-train 30000 \\
-        --scenarios paper:20 --out benchmarks/results/group_separability/compat-30k.json
+        --scenarios paper:20 \\
+        --out benchmarks/results/group_separability/compat/paper20-30000.json
 """
 
 import numpy as np
@@ -28,7 +38,7 @@ from large_rule import parse_scenarios_args, scenario_runs, scenarios_parser
 from stages import counts, save_scenario
 
 from sklearn_ispl import ISPLFilter
-from sklearn_ispl.experimental import GroupTriggerTest
+from sklearn_ispl.experimental import GroupDecision, GroupTriggerTest
 from sklearn_ispl.experimental._group_test import group_label_compatibility
 
 #: Probabilities of the rest of the label under which a kept sample is
@@ -65,23 +75,62 @@ def compatibility_row(proba, of_label, keep, poison):
     return row
 
 
+def tested_groups(ispl):
+    """The (label, look, flagged) of every group the fit's group trigger test
+    flagged or confirmed."""
+    tests = [s for s in ispl.extra_stages_ if isinstance(s, GroupTriggerTest)]
+    groups = tests[0].groups_ if tests else []
+    return [(g["label"], g["look"], g["flagged"]) for g in groups if g["confirmed"]]
+
+
+def attack_groups(sc):
+    """The (target, source, None) of every attack of scenario ``sc``."""
+    if hasattr(sc, "attacks"):
+        pairs = [(a.target, a.source) for a in sc.attacks]
+    else:
+        pairs = [(sc.target, sc.source)]
+    return [(target, source, None) for target, source in pairs]
+
+
+def decision_groups(ispl):
+    """The (label, look, flagged) of every group of the fit's group decision."""
+    decisions = [s for s in ispl.extra_stages_ if isinstance(s, GroupDecision)]
+    groups = decisions[0].groups_ if decisions else []
+    return [(g["label"], g["look"], g["flagged"]) for g in groups]
+
+
 def main(argv=None):
     parser = scenarios_parser(__doc__, n_jobs=2)
     parser.add_argument("--seed", type=int, default=0, help="the filter's seed")
     parser.add_argument("--epochs", type=int, default=2)
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--attack-groups",
+        action="store_true",
+        help="groups from the scenario's attacks, not the fit's group test",
+    )
+    which.add_argument(
+        "--all-groups",
+        action="store_true",
+        help="every group of the fit's group decision",
+    )
     args, profile = parse_scenarios_args(parser, argv)
     runs = scenario_runs("label_compatibility.py", args, profile, argv)
-    for name, _, (X, y, poison), _, result in runs:
+    for name, sc, (X, y, poison), _, result in runs:
         ispl = ISPLFilter(random_state=args.seed, n_jobs=args.n_jobs).fit(X, y)
         data, learner = prepared(ispl, X, y)
         look_of = ispl.refine_proba_.argmax(axis=1)
-        tests = [s for s in ispl.extra_stages_ if isinstance(s, GroupTriggerTest)]
+        if args.attack_groups:
+            groups = attack_groups(sc)
+        elif args.all_groups:
+            groups = decision_groups(ispl)
+        else:
+            groups = tested_groups(ispl)
         rows = []
-        for group in tests[0].groups_ if tests else []:
-            if not group["confirmed"]:
-                continue
-            label, look = group["label"], group["look"]
+        for label, look, flagged in groups:
             members = (y == label) & (look_of == look)
+            if not members.any():
+                continue
             proba = group_label_compatibility(
                 data, learner, (members, look), args.epochs, 0, "cpu", args.n_jobs
             )
@@ -89,7 +138,7 @@ def main(argv=None):
                 "label": int(label),
                 "look": int(look),
                 "size": int(members.sum()),
-                "flagged": bool(group["flagged"]),
+                "flagged": flagged,
                 **compatibility_row(proba, y == label, ispl.keep_mask_, poison),
             }
             rows.append(row)
