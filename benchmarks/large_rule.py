@@ -129,6 +129,13 @@ def main(argv=None):
     args, profile = parse_scenarios_args(parser, argv)
     runs = scenario_runs("large_rule.py", args, profile, argv)
     for name, sc, (X_p, y_p, poison), (X_test, y_test), result in runs:
+        schedule = resolve_schedule_name("auto", len(y_p))
+        if schedule != "large":
+            raise SystemExit(
+                f"{len(y_p)} training images resolve to the {schedule!r} "
+                "schedule; this script reads the 'large' schedule's stages "
+                "(give --n-train 20000 or more)"
+            )
         ispl = ISPLFilter(random_state=0, n_jobs=args.n_jobs)
         if args.rounds is not None:
             ispl.set_params(extra_stages=with_test(len(X_p), n_rounds=args.rounds))
