@@ -34,7 +34,7 @@ from large_rule import parse_scenarios_args, scenario_runs, scenarios_parser, wi
 from stages import counts, save_scenario
 
 from sklearn_ispl import ISPLFilter
-from sklearn_ispl._schedules import resolve_settings
+from sklearn_ispl._schedules import SCHEDULES, resolve_schedule_name, resolve_settings
 from sklearn_ispl._validation import prepare_data
 from sklearn_ispl.experimental import (
     GroupDecision,
@@ -126,14 +126,16 @@ def main(argv=None):
         }
         if test:
             ispl.set_params(extra_stages=with_test(len(X), **test))
-        ispl.fit(X, y)
-        found = [s for s in ispl.extra_stages_ if isinstance(s, GroupDecision)]
-        if not found:
+        schedule = resolve_schedule_name("auto", len(X))
+        if not any(
+            isinstance(s, GroupDecision) for s in SCHEDULES[schedule]["extra_stages"]()
+        ):
             raise SystemExit(
-                f"the {ispl.schedule_['schedule']!r} schedule has no group "
-                "decision: there are no groups to measure"
+                f"the {schedule!r} schedule ({len(X)} training images) has no "
+                "group decision: there are no groups to measure"
             )
-        (decision,) = found
+        ispl.fit(X, y)
+        (decision,) = [s for s in ispl.extra_stages_ if isinstance(s, GroupDecision)]
         data, learner = prepared(ispl, X, y)
         judges = [s for s in ispl.extra_stages_ if isinstance(s, TriggerBlindJudge)]
         look_of = ispl.refine_proba_.argmax(axis=1)
