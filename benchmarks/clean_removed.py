@@ -25,6 +25,7 @@ from stages import counts, save_scenario
 
 from sklearn_ispl import ISPLFilter
 from sklearn_ispl.experimental import GroupDecision
+from sklearn_ispl.experimental._groups import group_removal
 
 #: Floors on the look class's probability, for the samples a flagged group
 #: removes only because they lean to it.
@@ -44,9 +45,9 @@ def split(mask, poison):
 def lean_floors(proba, y, label, look, poison, refine_keep):
     """The samples a flagged group removes only for leaning to its look
     class, under each floor of :data:`FLOORS`."""
-    of_label = y == label
-    called = of_label & (proba.argmax(axis=1) == look)
-    leaning = of_label & ~called & (proba[:, look] > proba[:, label])
+    removed = group_removal(y, proba, label, look)
+    called = removed & (proba.argmax(axis=1) == look)
+    leaning = removed & ~called
     rows = {
         "called_look": split(called, poison),
         "leaning_only": split(leaning, poison),

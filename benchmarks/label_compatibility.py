@@ -33,6 +33,7 @@ Usage::
 """
 
 import numpy as np
+from clean_removed import split
 from group_separability import prepared
 from large_rule import parse_scenarios_args, scenario_runs, scenarios_parser
 from stages import counts, save_scenario
@@ -68,10 +69,7 @@ def compatibility_row(proba, of_label, keep, poison):
     }
     for t in THRESHOLDS:
         below = of_label & keep & (proba < t)
-        row[f"below_{t}"] = {
-            "poison": int((below & poison).sum()),
-            "clean": int((below & ~poison).sum()),
-        }
+        row[f"below_{t}"] = split(below, poison)
     return row
 
 
