@@ -1,7 +1,8 @@
 """The group decision's two modes, on the robust suite and on look-alike pairs.
 
-Fits ``ISPLFilter()`` (whose last stage is ``GroupDecision`` in its default
-``"add"`` mode) on each scenario and reads three decisions from the one fit:
+Fits ``ISPLFilter()``'s schedule up to its ``GroupDecision`` (in its
+default ``"add"`` mode; any stage after it left out) on each scenario and
+reads three decisions from the one fit:
 
 - ``before``: what the stages before the group decision kept (copied by a
   stage that changes nothing);
@@ -101,8 +102,11 @@ def fit_modes(X, y, seed):
     """The fitted default filter and its decisions."""
     name = resolve_schedule_name("auto", len(y))
     stages = SCHEDULES[name]["extra_stages"]()
-    if not stages or not isinstance(stages[-1], GroupDecision):
-        raise SystemExit(f"the {name!r} schedule ends with no group decision")
+    at = next((i for i, s in enumerate(stages) if isinstance(s, GroupDecision)), None)
+    if at is None:
+        raise SystemExit(f"the {name!r} schedule has no group decision")
+    # The modes are the group decision's: the stages after it are left out.
+    stages = stages[: at + 1]
     judges = [s for s in stages if isinstance(s, TriggerBlindJudge) and s.veto]
     for judge in judges:
         judge.set_params(veto=False)

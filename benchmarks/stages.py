@@ -189,7 +189,11 @@ def stage_findings(ispl, poison):
             found[name] = {
                 "removed_poison": int((stage.removed_ & poison).sum()),
                 "removed_clean": int((stage.removed_ & ~poison).sum()),
-                "flagged": [g for g in _jsonable(stage.groups_) if g["flagged"]],
+                "flagged": [
+                    g
+                    for g in _jsonable(stage.groups_)
+                    if g.get("flagged") or g.get("incompatible")
+                ],
             }
         elif hasattr(stage, "carriers_"):
             found[name] = {

@@ -90,9 +90,9 @@ def _large_refiner(n_samples):
 
 
 def _medium_stages():
-    from .experimental import GroupDecision, Rescue
+    from .experimental import GroupDecision, LabelCompatibilityTest, Rescue
 
-    return [Rescue(), GroupDecision()]
+    return [Rescue(), GroupDecision(), LabelCompatibilityTest()]
 
 
 # The default network computing in bfloat16 where the hardware does so

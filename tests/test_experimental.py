@@ -14,6 +14,7 @@ from sklearn_ispl.experimental import (
     ExtraStage,
     GroupDecision,
     GroupTriggerTest,
+    LabelCompatibilityTest,
     Rescue,
     StampedTriggerCheck,
     TriggerBlindJudge,
@@ -499,6 +500,63 @@ def test_group_test_leaves_a_candidate_without_both_signs():
     # Its first model already rules it out: no second model, no separation.
     assert tested["blind_share"] == 1.0 and tested["separation"] is None
     assert not tested["confirmed"] and not stage.removed_.any()
+
+
+def test_compatibility_test_removes_a_label_cluster_that_is_not_its_label():
+    data, group, hidden = _trigger_data()
+    state = _candidate_state(data, group, None)
+    stage = LabelCompatibilityTest(n_epochs=5)
+    stage.after_refine(state)
+    (tested,) = stage.groups_
+    assert tested["label"] == 11 and tested["look"] == 10
+    assert tested["size"] == group.sum() and tested["incompatible"]
+    assert tested["isolation"] >= stage.min_isolation
+    # The group and the hidden poison are images of class 0 with a trigger:
+    # outsiders to label 1, whose clean images stay.
+    clean = (data.y == 1) & ~group & ~hidden
+    assert stage.removed_[group | hidden].all()
+    assert not stage.removed_[clean].any() and not stage.removed_[data.y != 1].any()
+    np.testing.assert_array_equal(state.keep, ~stage.removed_)
+    of_label = data.y == 1
+    assert np.isnan(stage.scores_[~of_label]).all()
+    np.testing.assert_array_equal(stage.removed_, stage.scores_ < 0.5)
+
+
+def test_compatibility_test_leaves_a_continuum_of_look_alikes():
+    from sklearn_ispl._validation import PreparedData
+
+    # Label 1's images fade into class 0's: the bright row of class 0 is
+    # there at every intensity. The group is the most class-0-like tail.
+    rng = np.random.RandomState(1)
+    y = np.repeat([0, 1, 2], 120)
+    X = rng.rand(len(y), 1, 6, 6).astype(np.float32) * 0.3
+    X[np.arange(len(y)), 0, y + 1, :] += 1.0
+    fade = np.linspace(0, 1, 120)
+    X[y == 1, 0, 1, :] += fade[:, None]
+    X[y == 1, 0, 2, :] -= fade[:, None]
+    group = np.zeros(len(y), dtype=bool)
+    group[120 + 90 :] = True
+    faded = PreparedData(X, y, 3, (1, 6, 6))
+    state = _candidate_state(faded, group, None)
+    stage = LabelCompatibilityTest(n_epochs=5)
+    stage.after_refine(state)
+    (tested,) = stage.groups_
+    assert not tested["incompatible"] and tested["isolation"] < stage.min_isolation
+    assert not stage.removed_.any() and state.keep.all()
+    assert np.isnan(stage.scores_).all()
+
+
+def test_compatibility_test_skips_flagged_groups_and_runs_without_groups():
+    data, group, _ = _trigger_data()
+    state = _candidate_state(data, group, None)
+    state.groups[0]["flagged"] = True
+    stage = LabelCompatibilityTest()
+    stage.after_refine(state)
+    assert stage.groups_ == [] and not stage.removed_.any() and state.keep.all()
+    state = _candidate_state(data, group, None)
+    state.groups = None
+    stage.after_refine(state)
+    assert stage.groups_ == [] and state.keep.all()
 
 
 def _count_models(monkeypatch):

@@ -11,6 +11,7 @@ from sklearn_ispl import BoostedComponentVoter, ISPLFilter, SelfTraining
 from sklearn_ispl.experimental import (
     GroupDecision,
     GroupTriggerTest,
+    LabelCompatibilityTest,
     Rescue,
     StampedTriggerCheck,
     TriggerBlindJudge,
@@ -290,14 +291,19 @@ class TestEstimatorAPI:
 
         medium = SCHEDULES["medium"]["extra_stages"]()
         large = SCHEDULES["large"]["extra_stages"]()
-        assert [type(s) for s in medium] == [Rescue, GroupDecision]
-        # The group trigger test reads the groups the decision flagged.
+        # The group trigger test and the label compatibility test read the
+        # groups the decision measured.
+        assert [type(s) for s in medium] == [
+            Rescue,
+            GroupDecision,
+            LabelCompatibilityTest,
+        ]
         assert [type(s) for s in large] == [
             TriggerBlindJudge,
             GroupDecision,
             GroupTriggerTest,
         ]
-        assert medium[-1].mode == large[1].mode == "add"
+        assert medium[1].mode == large[1].mode == "add"
         # Each call builds fresh stages: fits never share fitted state.
         assert SCHEDULES["medium"]["extra_stages"]()[0] is not medium[0]
 

@@ -21,6 +21,7 @@ from sklearn_ispl._vote import check_components
 from sklearn_ispl.experimental import (
     GroupDecision,
     GroupTriggerTest,
+    LabelCompatibilityTest,
     Rescue,
     StampedTriggerCheck,
     TriggerBlindJudge,
@@ -76,6 +77,10 @@ STAGES = {
     "group_test": (
         GroupTriggerTest,
         ["n_epochs", "threshold", "n_candidates", "min_separation", "n_rounds"],
+    ),
+    "compatibility": (
+        LabelCompatibilityTest,
+        ["n_epochs", "threshold", "min_isolation"],
     ),
 }
 

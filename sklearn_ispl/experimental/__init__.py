@@ -19,6 +19,7 @@ the documentation's benchmarks page.
 """
 
 from .._stages import ExtraStage, FitState
+from ._compat import LabelCompatibilityTest
 from ._group_test import GroupTriggerTest
 from ._groups import GroupDecision
 from ._judge import TriggerBlindJudge
@@ -30,6 +31,7 @@ __all__ = [
     "FitState",
     "GroupDecision",
     "GroupTriggerTest",
+    "LabelCompatibilityTest",
     "Rescue",
     "StampedTriggerCheck",
     "TriggerBlindJudge",
