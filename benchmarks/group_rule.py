@@ -7,7 +7,8 @@ refine stage is made of: the refine models' out-of-sample probabilities of
 every class, the refine stage's own decision, its support for each label and
 the rescue model's fit trace. None of these depends on the thresholds read
 here, so one fit gives, for every setting of the grid, the poison kept (FN)
-and the clean samples removed (FP) of the filter's final decision:
+and the clean samples removed (FP) of the filter's decision at its group
+decision (the :class:`LabelCompatibilityTest` after it is not read):
 
 - the group rule: ``(confidence, min_share)`` of :class:`GroupDecision`
   (isolation flags as in the filter, ``min_isolation=3``), and how many

@@ -14,9 +14,13 @@ look class places it with the clean samples. For each threshold the script
 also counts what removing the kept samples of label ``t`` under it would
 remove (poisoned and clean).
 
-``--all-groups`` takes every group of the fit's group decision (each
-(label, look) cell of at least its ``min_size`` samples): what the
-probabilities say of clean groups too. ``--attack-groups`` takes the
+For each group it also records its poisoned members and the label's
+isolation in this view (near-certain outsiders over one plus undecided
+samples, :func:`~sklearn_ispl.experimental._compat.compatibility_isolation`),
+the statistic :class:`~sklearn_ispl.experimental.LabelCompatibilityTest`
+flags a group on. ``--all-groups`` takes every group of the fit's group
+decision (each (label, look) cell of at least its ``min_size`` samples):
+what the probabilities say of clean groups too. ``--attack-groups`` takes the
 groups from the scenario's attacks instead, for sizes whose schedule has
 no group trigger test: for each attack
 (source ``s``, target ``t``), the samples labelled ``t`` that the refine
@@ -40,6 +44,7 @@ from stages import counts, save_scenario
 
 from sklearn_ispl import ISPLFilter
 from sklearn_ispl.experimental import GroupDecision, GroupTriggerTest
+from sklearn_ispl.experimental._compat import compatibility_isolation
 from sklearn_ispl.experimental._group_test import group_label_compatibility
 
 #: Probabilities of the rest of the label under which a kept sample is
@@ -136,7 +141,9 @@ def main(argv=None):
                 "label": int(label),
                 "look": int(look),
                 "size": int(members.sum()),
+                "poisoned_members": int((members & poison).sum()),
                 "flagged": flagged,
+                "isolation": round(compatibility_isolation(proba[y == label]), 4),
                 **compatibility_row(proba, y == label, ispl.keep_mask_, poison),
             }
             rows.append(row)
