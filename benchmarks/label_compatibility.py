@@ -43,7 +43,11 @@ from large_rule import parse_scenarios_args, scenario_runs, scenarios_parser
 from stages import counts, save_scenario
 
 from sklearn_ispl import ISPLFilter
-from sklearn_ispl.experimental import GroupDecision, GroupTriggerTest
+from sklearn_ispl.experimental import (
+    GroupDecision,
+    GroupTriggerTest,
+    LabelCompatibilityTest,
+)
 from sklearn_ispl.experimental._compat import compatibility_isolation
 from sklearn_ispl.experimental._group_test import group_label_compatibility
 
@@ -160,6 +164,13 @@ def main(argv=None):
             **counts(ispl.keep_mask_, poison),
             "groups": rows,
         }
+        tests = [s for s in ispl.extra_stages_ if isinstance(s, LabelCompatibilityTest)]
+        if tests:
+            # The decision before the filter's own compatibility test, and
+            # the groups that test found incompatible (its models' seeds
+            # differ from those above).
+            entry["before_test"] = counts(ispl.keep_mask_ | tests[0].removed_, poison)
+            entry["incompatible"] = [g for g in tests[0].groups_ if g["incompatible"]]
         save_scenario(args.out, result, name, entry)
     return result
 
