@@ -41,6 +41,8 @@ LARGE_SETS = {
 # ``sklearn-ispl bench --final-seeds 3`` on the quick profile: the final
 # classifier trained three times per column.
 SEED_SETS = {
+    "quick-robust-current/seeds3": "robust suite, with the label "
+    "compatibility test (bfloat16)",
     "float32/quick-seeds3-robust": "robust suite",
     "float32/quick-seeds3-paper": "paper suite",
     "float32/large-seeds3-robust": "60,000 images",
@@ -64,6 +66,8 @@ SPEED_SETS = {
     "candidates4-ab-float32.json": "``ISPLFilter()`` (``auto``), float32, "
     "alternated in one session: two candidate groups (before) or four, the "
     "default now (after)",
+    "medium-6k-compat.json": "``ISPLFilter()`` (``auto`` = ``medium``) with "
+    "the label compatibility test, bfloat16 networks",
 }
 
 
