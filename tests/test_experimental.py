@@ -546,6 +546,30 @@ def test_compatibility_test_leaves_a_continuum_of_look_alikes():
     assert np.isnan(stage.scores_).all()
 
 
+@pytest.mark.parametrize("backend", ["loky", "threading"])
+def test_compatibility_test_does_not_depend_on_n_jobs(backend):
+    from joblib import parallel_backend
+
+    # The default network: its trainings run as fixed-thread tasks.
+    data, group, _ = _trigger_data()
+
+    def run(n_jobs):
+        state = _candidate_state(data, group, None)
+        state.refine_learner, state.n_jobs = None, n_jobs
+        # A low bar, so that the group is removed and there is a decision
+        # to compare.
+        stage = LabelCompatibilityTest(n_epochs=10, min_isolation=1.0)
+        with parallel_backend(backend, n_jobs=2):
+            stage.after_refine(state)
+        return stage
+
+    one, two = run(1), run(2)
+    assert one.groups_[0]["incompatible"] and one.removed_.any()
+    assert one.groups_ == two.groups_
+    np.testing.assert_array_equal(one.scores_, two.scores_)
+    np.testing.assert_array_equal(one.removed_, two.removed_)
+
+
 def test_compatibility_test_skips_flagged_groups_and_runs_without_groups():
     data, group, _ = _trigger_data()
     state = _candidate_state(data, group, None)
