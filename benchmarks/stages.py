@@ -238,7 +238,8 @@ def fit_once(params, seed, n_jobs, X, y, poison):
 
 def fresh_refine_model(ispl, data):
     """An untrained copy of a fitted filter's refine learner, with its seed."""
-    learner = ispl.schedule_["refine_learner"]
+    # The fitted record names the learner; the settings resolve it again.
+    learner = ispl._resolve(data)["refine_learner"]
     return build_learner(learner, data, ispl.random_state, ispl.device)
 
 
