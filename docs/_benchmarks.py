@@ -28,14 +28,20 @@ QUICK_SETS = {
 }
 
 # ``sklearn-ispl bench`` on all 60,000 images (``--n-train 60000``), ISPL
-# only: one scenario of each family.
+# only: one scenario of each family. The current default's runs come first;
+# the summary reads only them.
+CURRENT_LARGE_SETS = {
+    "large_rule/current-paper": "60,000 images, bfloat16",
+    "large_rule/current-robust": "60,000 images, bfloat16",
+}
 LARGE_SETS = {
-    "float32/large-paper": "60,000 images",
-    "float32/large-robust": "60,000 images",
-    "float32/large20k-paper": "20,000 images",
-    "float32/large20k-robust": "20,000 images",
-    "float32/large30k-paper": "30,000 images",
-    "float32/large30k-robust": "30,000 images",
+    **CURRENT_LARGE_SETS,
+    "float32/large-paper": "60,000 images, float32",
+    "float32/large-robust": "60,000 images, float32",
+    "float32/large20k-paper": "20,000 images, float32",
+    "float32/large20k-robust": "20,000 images, float32",
+    "float32/large30k-paper": "30,000 images, float32",
+    "float32/large30k-robust": "30,000 images, float32",
 }
 
 # ``sklearn-ispl bench --final-seeds 3`` on the quick profile: the final
@@ -68,6 +74,8 @@ SPEED_SETS = {
     "default now (after)",
     "medium-6k-compat.json": "``ISPLFilter()`` (``auto`` = ``medium``) with "
     "the label compatibility test, bfloat16 networks",
+    "default-compat.json": "``ISPLFilter()`` (``auto``) as it is now, "
+    "bfloat16 networks, 5,000 to 60,000 images in one run",
 }
 
 
@@ -168,7 +176,7 @@ def _schedule_rows(quick):
             )
         )
     # The large row: the 60,000-image benchmark runs, one per family.
-    bench = _large_bench_records()
+    bench = _large_bench_records(CURRENT_LARGE_SETS)
     if bench:
         attacked = [(p, r, run) for p, _, r, run in bench if r["n_poison"] > 0]
         below = sum(run["A"] < 0.01 for _, _, run in attacked)
@@ -184,9 +192,8 @@ def _schedule_rows(quick):
                 _pct(sum(run["FN_rate"] for _, _, run in attacked) / len(attacked)),
                 f"{sum(run['seconds'] for *_, run in bench) / len(bench):.0f}",
                 ", ".join(sorted({_link(p) for p, *_ in bench}))
-                + " (60,000 images: one scenario per family and two held "
-                "out; 20,000 and 30,000 images: the same robust scenarios and "
-                "stamped paper 20; float32 networks)",
+                + " (60,000 images: one scenario per family, bfloat16 "
+                "networks)",
             ]
         )
     return rows
@@ -282,10 +289,10 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def _large_bench_records():
-    """``(file, scenario name, record, ISPL run)`` of the 60,000-image runs."""
+def _large_bench_records(folders=LARGE_SETS):
+    """``(file, scenario name, record, ISPL run)`` of the runs of ``folders``."""
     found = []
-    for folder in LARGE_SETS:
+    for folder in folders:
         path = RESULTS / folder / "results.json"
         if not path.exists():
             continue
@@ -631,8 +638,12 @@ def render():
         "each family and two held out (4 and 9), the final classifier trained "
         "without a defense and on what the filter kept (C / A: clean "
         "accuracy / attack success). *fit s* is the filter's ``fit``, *final "
-        "s* one training of the final classifier on what it kept. The "
-        "filter ran on a processor without bfloat16 units, so its networks "
+        "s* one training of the final classifier on what it kept. The rows "
+        "marked bfloat16 are the current default on a processor with "
+        "bfloat16 units (one scenario of each family, no-defense columns "
+        "and clean training from the same run). In the rows marked float32 "
+        "the filter, an earlier default, "
+        "ran on a processor without bfloat16 units, so its networks "
         "computed in float32; at 60,000 images the no-defense columns and "
         "the clean training come from an earlier run on a processor with "
         "them, except scenario 9's. The runs with bfloat16 networks, "
