@@ -12,11 +12,26 @@ poison the refine stage removed by why they stay out under each setting:
 fitted confidently within the epochs read, never fitted (under the lower
 bound), or ruled out by the refine model's support.
 
+``--group-lows`` reads the bounds per group instead of per sample:
+for every (label, look) group of the group decision it records the median
+member's highest probability of its label over the rescue's epochs (its
+*median peak*), its size and its poisoned members, and for each bound the
+FN and FP of the default's decision with the members of every unflagged
+group whose median peak lies under it removed as well: whether a group the
+model of all the data never fits as its label is poison, whatever its
+members' individual peaks. It also records the decision with the upper
+bound read per group (``group_high``): a removed member of a group whose
+median peak is under it comes back, whatever its own peak, if the refine
+model's support allows.
+
 Usage::
 
     python benchmarks/rescue_bounds.py --scenarios robust:20 robust:12 \\
         paper:5 robust:3 robust:19 robust:13 robust:1 \\
         --out benchmarks/results/rescue_bounds/quick.json
+    python benchmarks/rescue_bounds.py --epochs 4 --grid 4 --lows 0 \\
+        --group-lows 0.2 0.25 0.3 --scenarios paper:19 robust:20 \\
+        --out benchmarks/results/rescue_bounds/quick-groups.json
     python benchmarks/rescue_bounds.py --n-train 60000 --epochs 2 \\
         --grid 1 2 --scenarios robust:20 robust:12 robust:3 robust:19 \\
         paper:20 --out benchmarks/results/rescue_bounds/large-60k.json
@@ -29,13 +44,19 @@ import json
 import os
 import time
 
+import numpy as np
 from disagreements import load
 from stages import counts, run_record, save_scenario
 
 from sklearn_ispl import SCHEDULES, ISPLFilter
 from sklearn_ispl._schedules import resolve_schedule_name
 from sklearn_ispl.cli import _add_threads, _set_threads
-from sklearn_ispl.experimental import GroupDecision, Rescue, TriggerBlindJudge
+from sklearn_ispl.experimental import (
+    GroupDecision,
+    LabelCompatibilityTest,
+    Rescue,
+    TriggerBlindJudge,
+)
 from sklearn_ispl.experimental._rescue import rescue
 
 
@@ -47,7 +68,7 @@ def fit(X, y, seed, epochs):
     if rescues:
         rescues[0].set_params(n_epochs=epochs)
     else:
-        at = len(stages) - isinstance(stages[-1], GroupDecision)
+        at = len(stages) - bool(stages and isinstance(stages[-1], GroupDecision))
         stages.insert(at, Rescue(n_epochs=epochs))
     return ISPLFilter(extra_stages=stages, random_state=seed).fit(X, y)
 
@@ -59,6 +80,7 @@ def _stage(ispl, cls):
 def decisions(ispl, epochs_grid, lows, poison):
     """FN and FP of the final decision for every (epochs, low) pair."""
     stage, groups = _stage(ispl, Rescue), _stage(ispl, GroupDecision)
+    compat = _stage(ispl, LabelCompatibilityTest)
     judge = _stage(ispl, TriggerBlindJudge)
     backed = judge.backed_ if judge is not None else None
     support = ispl.refine_scores_
@@ -78,6 +100,9 @@ def decisions(ispl, epochs_grid, lows, poison):
             )
             if groups is not None:
                 keep &= ~groups.removed_
+            if compat is not None:
+                # NaN (labels it found compatible) compares False: kept.
+                keep &= ~(compat.scores_ < compat.threshold)
             out[f"epochs={k} low={low}"] = counts(keep, poison)
             removed = ~ispl.refine_keep_mask_ & ~keep
             reasons = {
@@ -95,6 +120,75 @@ def decisions(ispl, epochs_grid, lows, poison):
     return out, why
 
 
+def group_bounds(ispl, y, lows, poison):
+    """Each group's median peak, and the decision with a lower bound on it.
+
+    The decision starts from the fit's own (``keep_mask_``); for each bound,
+    the members of the unflagged groups whose median member the rescue's
+    model never fitted above it are removed too.
+    """
+    stage, decision = _stage(ispl, Rescue), _stage(ispl, GroupDecision)
+    peak = stage.scores_.max(axis=1)
+    look = ispl.refine_proba_.argmax(axis=1)
+    labels = np.searchsorted(ispl.classes_, y)
+    groups = []
+    for group in decision.groups_ if decision is not None else []:
+        label = int(np.searchsorted(ispl.classes_, group["label"]))
+        seen = int(np.searchsorted(ispl.classes_, group["look"]))
+        members = (labels == label) & (look == seen)
+        groups.append(
+            {
+                "label": group["label"],
+                "look": group["look"],
+                "size": int(members.sum()),
+                "poisoned": int((members & poison).sum()),
+                "median_peak": round(float(np.median(peak[members])), 4),
+                "flagged": group["flagged"],
+                "members": members,
+            }
+        )
+    out = {}
+    for low in lows:
+        keep = ispl.keep_mask_.copy()
+        for group in groups:
+            if not group["flagged"] and group["median_peak"] < low:
+                keep &= ~group["members"]
+        out[f"group_low={low}"] = counts(keep, poison)
+    out["group_high"] = counts(group_high(ispl, peak, groups), poison)
+    for group in groups:
+        del group["members"]
+    return groups, out
+
+
+def group_high(ispl, peak, groups):
+    """The decision with the rescue's upper bound read per group.
+
+    A removed member of a group comes back when the group's median peak is
+    under the bound (the model of all the data does not fit the group
+    early, as it fits a learnable trigger) and the refine model's support
+    allows it, whatever its own peak; samples outside the groups keep the
+    per-sample rule. The group decision and the compatibility test then
+    remove what they removed in the fit.
+    """
+    stage, decision = _stage(ispl, Rescue), _stage(ispl, GroupDecision)
+    compat = _stage(ispl, LabelCompatibilityTest)
+    early = peak >= stage.bounds[1]
+    for group in groups:
+        early[group["members"]] = group["median_peak"] >= stage.bounds[1]
+    support = ispl.refine_scores_
+    back = ~early & (peak >= stage.bounds[0])
+    back &= np.isnan(support) | (support >= stage.min_support)
+    judge = _stage(ispl, TriggerBlindJudge)
+    if judge is not None:
+        back &= judge.backed_
+    keep = ispl.refine_keep_mask_ | back
+    if decision is not None:
+        keep &= ~decision.removed_
+    if compat is not None:
+        keep &= ~(compat.scores_ < compat.threshold)
+    return keep
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", default="quick")
@@ -105,6 +199,13 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--grid", type=int, nargs="+", default=[2, 4, 6, 8])
     parser.add_argument("--lows", type=float, nargs="+", default=[0.0, 0.5])
+    parser.add_argument(
+        "--group-lows",
+        type=float,
+        nargs="+",
+        default=[],
+        help="lower bounds on the median peak of a group of the group decision",
+    )
     parser.add_argument("--seed", type=int, default=0)
     _add_threads(parser)
     parser.add_argument("--out")
@@ -131,9 +232,15 @@ def main(argv=None):
             "fit_seconds": round(time.perf_counter() - tic, 1),
             "n_poison": int(poison.sum()),
             "refine": counts(ispl.refine_keep_mask_, poison),
+            "fit": counts(ispl.keep_mask_, poison),
             "decisions": grid_counts,
             "removed_because": why,
         }
+        if args.group_lows:
+            entry["groups"], entry["group_decisions"] = group_bounds(
+                ispl, y_p, args.group_lows, poison
+            )
+            grid_counts = {**grid_counts, **entry["group_decisions"]}
         save_scenario(args.out, result, name, entry)
         line = ", ".join(f"{k}: {c['FN']}/{c['FP']}" for k, c in grid_counts.items())
         print(f"{name} (FN/FP) {line}", flush=True)
