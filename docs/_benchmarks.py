@@ -76,6 +76,8 @@ SPEED_SETS = {
     "the label compatibility test, bfloat16 networks",
     "default-compat.json": "``ISPLFilter()`` (``auto``) as it is now, "
     "bfloat16 networks, 5,000 to 60,000 images in one run",
+    "default-compat-60k-rerun.json": "the same, 60,000 images, a second "
+    "run on the same machine",
 }
 
 
