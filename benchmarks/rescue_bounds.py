@@ -31,7 +31,7 @@ Usage::
         --out benchmarks/results/rescue_bounds/quick.json
     python benchmarks/rescue_bounds.py --epochs 4 --grid 4 --lows 0 \\
         --group-lows 0.2 0.25 0.3 --scenarios paper:19 robust:20 \\
-        --out benchmarks/results/rescue_bounds/quick-groups.json
+        --out benchmarks/results/group_rule/rescue-peaks.json
     python benchmarks/rescue_bounds.py --n-train 60000 --epochs 2 \\
         --grid 1 2 --scenarios robust:20 robust:12 robust:3 robust:19 \\
         paper:20 --out benchmarks/results/rescue_bounds/large-60k.json
@@ -79,8 +79,7 @@ def _stage(ispl, cls):
 
 def decisions(ispl, epochs_grid, lows, poison):
     """FN and FP of the final decision for every (epochs, low) pair."""
-    stage, groups = _stage(ispl, Rescue), _stage(ispl, GroupDecision)
-    compat = _stage(ispl, LabelCompatibilityTest)
+    stage = _stage(ispl, Rescue)
     judge = _stage(ispl, TriggerBlindJudge)
     backed = judge.backed_ if judge is not None else None
     support = ispl.refine_scores_
@@ -98,11 +97,7 @@ def decisions(ispl, epochs_grid, lows, poison):
                 min_support,
                 backed,
             )
-            if groups is not None:
-                keep &= ~groups.removed_
-            if compat is not None:
-                # NaN (labels it found compatible) compares False: kept.
-                keep &= ~(compat.scores_ < compat.threshold)
+            keep = after_rescue(ispl, keep)
             out[f"epochs={k} low={low}"] = counts(keep, poison)
             removed = ~ispl.refine_keep_mask_ & ~keep
             reasons = {
@@ -161,31 +156,39 @@ def group_bounds(ispl, y, lows, poison):
 
 
 def group_high(ispl, peak, groups):
-    """The decision with the rescue's upper bound read per group.
+    """The decision with the rescue's bounds read per group.
 
-    A removed member of a group comes back when the group's median peak is
-    under the bound (the model of all the data does not fit the group
-    early, as it fits a learnable trigger) and the refine model's support
-    allows it, whatever its own peak; samples outside the groups keep the
-    per-sample rule. The group decision and the compatibility test then
-    remove what they removed in the fit.
+    Each member of a group stands in with the group's median peak, so a
+    removed member comes back when the model of all the data does not fit
+    the group early (as it fits a learnable trigger) and the refine model's
+    support allows it, whatever its own peak; samples outside the groups
+    keep the per-sample rule.
     """
-    stage, decision = _stage(ispl, Rescue), _stage(ispl, GroupDecision)
-    compat = _stage(ispl, LabelCompatibilityTest)
-    early = peak >= stage.bounds[1]
+    stage, judge = _stage(ispl, Rescue), _stage(ispl, TriggerBlindJudge)
+    peak = peak.copy()
     for group in groups:
-        early[group["members"]] = group["median_peak"] >= stage.bounds[1]
-    support = ispl.refine_scores_
-    back = ~early & (peak >= stage.bounds[0])
-    back &= np.isnan(support) | (support >= stage.min_support)
-    judge = _stage(ispl, TriggerBlindJudge)
-    if judge is not None:
-        back &= judge.backed_
-    keep = ispl.refine_keep_mask_ | back
+        peak[group["members"]] = group["median_peak"]
+    keep = rescue(
+        ispl.refine_keep_mask_,
+        peak[:, None],
+        ispl.refine_scores_,
+        stage.bounds,
+        stage.min_support,
+        judge.backed_ if judge is not None else None,
+    )
+    return after_rescue(ispl, keep)
+
+
+def after_rescue(ispl, keep):
+    """``keep`` less what the group decision and the compatibility test
+    removed in the fit."""
+    decision = _stage(ispl, GroupDecision)
+    compat = _stage(ispl, LabelCompatibilityTest)
     if decision is not None:
-        keep &= ~decision.removed_
+        keep = keep & ~decision.removed_
     if compat is not None:
-        keep &= ~(compat.scores_ < compat.threshold)
+        # NaN (labels it found compatible) compares False: kept.
+        keep = keep & ~(compat.scores_ < compat.threshold)
     return keep
 
 
